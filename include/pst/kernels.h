@@ -1,0 +1,77 @@
+/* kernels.h — the CPU op list: forward/backward pairs on plain float arrays (fp32).
+ *
+ * Conventions (llm.c style):
+ *  - Activations are row-major [N, C] with N = B*T tokens, token n = b*T + t.
+ *  - Weight matrices are [out, in] row-major (PyTorch nn.Linear layout).
+ *  - Every backward ACCUMULATES (+=) into the gradients it writes, so the caller
+ *    zeroes them once per step; a NULL gradient pointer means "not needed".
+ *  - Forward functions overwrite their outputs.
+ * Parallelism: OpenMP inside each op; matrix products go to cblas_sgemm. */
+#ifndef PST_KERNELS_H
+#define PST_KERNELS_H
+
+#include <stdint.h>
+
+/* out[N,C] = tok[ids[n]] + pos[n % T] + (type ? type[type_ids[n]] : 0).
+ * ids, type_ids: [N] int32 (type_ids may be NULL: all type 0). tok [V,C], pos [P>=T,C],
+ * type [TV,C] or NULL. Ids must already be range-checked by the caller. */
+void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
+                       const float *tok, const float *pos, const float *type,
+                       int B, int T, int C);
+/* Scatter-add dout[N,C] into dtok[V,C], dpos[P,C], dtype[TV,C] (any may be NULL). */
+void embedding_backward(float *dtok, float *dpos, float *dtype, const float *dout,
+                        const int32_t *ids, const int32_t *type_ids, int B, int T, int C);
+
+/* LayerNorm over the last dim: out[N,C] = (x - mean) * rstd * w + b, biased variance.
+ * mean[N], rstd[N] are saved for backward. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int N, int C, float eps);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, const float *mean,
+                        const float *rstd, int N, int C);
+
+/* out[N,M] = inp[N,K] @ w[M,K]^T + bias[M] (bias may be NULL). */
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+                    int N, int K, int M);
+/* dinp[N,K] += dout @ w; dw[M,K] += dout^T @ inp; dbias[M] += colsum(dout). */
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                     const float *inp, const float *w, int N, int K, int M);
+
+typedef enum { PST_GELU_ERF = 0, PST_GELU_TANH = 1 } pst_gelu_kind;
+/* out[n] = gelu(inp[n]); ERF: x/2 (1 + erf(x/sqrt2)) (BERT); TANH: the GPT-2 approximation
+ * x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+void gelu_forward(float *out, const float *inp, long n, pst_gelu_kind kind);
+void gelu_backward(float *dinp, const float *inp, const float *dout, long n, pst_gelu_kind kind);
+
+/* out[n] = tanh(inp[n]) (BERT pooler); backward uses the saved output. */
+void tanh_forward(float *out, const float *inp, long n);
+void tanh_backward(float *dinp, const float *out, const float *dout, long n);
+
+/* Multi-head attention core. q, k, v, out: [B,T,C] with C = NH*hs, head h in columns
+ * [h*hs, (h+1)*hs). probs[B,NH,T,T] (saved for backward) = softmax(q k^T / sqrt(hs) + mask)
+ * where key j of batch b is masked when key_mask[b*T+j] == 0 (key_mask NULL: none) and,
+ * if causal, when j > i. A row whose keys are all masked gets probs 0 and out 0.
+ * out = probs @ v. */
+void attention_forward(float *out, float *probs, const float *q, const float *k,
+                       const float *v, const uint8_t *key_mask, int causal,
+                       int B, int T, int C, int NH);
+void attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                        const float *probs, const float *q, const float *k, const float *v,
+                        int B, int T, int C, int NH);
+
+/* Softmax cross-entropy over V classes for N rows, torch semantics incl. label smoothing ls:
+ *   l_n = (1-ls) * (-log p[n,t_n]) + ls * mean_j(-log p[n,j]).
+ * Returns sum_n w_n l_n / sum_n w_n (w = weights[N], NULL = all 1; rows with w_n = 0 are
+ * ignored; returns 0 if the weights sum to 0). targets[N] in [0,V) for rows with w_n != 0. */
+double crossentropy_forward(const float *logits, const int32_t *targets,
+                            const float *weights, int N, int V, float ls);
+/* dlogits[N,V] += dloss * d(mean loss)/d logits. */
+void crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets,
+                           const float *weights, int N, int V, float ls, float dloss);
+
+/* Mean squared error (regression head): returns mean_n (pred[n] - target[n])^2. */
+double mse_forward(const float *pred, const float *target, int N);
+/* dpred[N] += dloss * 2 (pred - target) / N. */
+void mse_backward(float *dpred, const float *pred, const float *target, int N, float dloss);
+
+#endif

@@ -1,0 +1,77 @@
+/* linear.h — the sparsified linear layer y = x (M ⊙ W')^T + b behind every method.
+ *
+ * A method is a row of flags (which tensors train, which importance, which mask rule);
+ * the layer code reads the flags, the training loop never branches on the method.
+ *   W' = W0 + beta U V                       (W0 itself trains for `dense`)
+ *   S  = [|W'|] + [alpha1 A B + alpha2 (R 1^T + 1 C^T)]   or the trainable S (movement)
+ *   M  = top-k(S) (keep = numel - floor(numel s)), S > threshold (soft-movement), or 1.
+ * Shapes: W0 [m,n] (out x in), U [m,r2], V [r2,n], A [m,r1], B [r1,n], R [m], C [n], S [m,n].
+ * Gradients follow DESIGN.md §1 (straight-through dL/dS = G ⊙ W'). */
+#ifndef PST_LINEAR_H
+#define PST_LINEAR_H
+
+#include <stdint.h>
+
+#include "pst/core.h"
+#include "pst/params.h"
+
+enum { PST_MASK_NONE = 0, PST_MASK_TOPK = 1, PST_MASK_THRESHOLD = 2 };
+
+typedef struct {
+  const char *name;
+  int train_w;      /* W0 itself is trainable (dense) */
+  int lowrank_w;    /* W' = W0 + beta U V (U, V trainable) */
+  int mask;         /* PST_MASK_* */
+  int score_abs;    /* S includes |W'| */
+  int score_lowrank;/* S includes alpha1 A B + alpha2 (R + C) (A, B, R, C trainable) */
+  int score_full;   /* S is a trainable m x n matrix */
+} pst_method;
+
+/* The method named `name` (pst, dense, lora, magnitude, movement, soft-movement) or NULL. */
+const pst_method *pst_method_find(const char *name);
+
+typedef struct {
+  const pst_method *method;
+  int r1, r2;
+  float alpha1, alpha2, beta;
+  float threshold;
+  int detach_magnitude;
+} pst_linear_opts;
+
+typedef struct {
+  int m, n;
+  float *W0, *bias;                       /* frozen (W0 trainable for dense), bias [m] */
+  float *U, *V, *A, *B, *R, *C, *S;       /* trainables, NULL when the method has none */
+  float *dW0, *dU, *dV, *dA, *dB, *dR, *dC, *dS;
+  uint8_t *mask;                          /* [m*n], NULL when the method has no mask */
+} pst_linear;
+
+/* Scratch shared by all layers: three buffers of max(m*n) floats, plus a ones vector. */
+typedef struct {
+  float *w1, *w2, *w3;
+  float *ones;   /* [max(m,n)] = 1 */
+  long cap, ones_cap;
+} pst_linear_scratch;
+
+/* Register this layer's tensors under "<prefix>.w", "<prefix>.b", "<prefix>.U", ...:
+ * frozen ones into `frozen`, trainable ones into `train`. */
+pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char *prefix, int m, int n,
+                            pst_params *frozen, pst_params *train);
+/* Initial values of trainables not loaded from a file: U, A ~ N(0,1); V, B, R, C, S = 0. */
+void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_t seed, const char *prefix);
+pst_err pst_linear_scratch_alloc(pst_linear_scratch *s, long max_mn, long max_dim);
+void pst_linear_scratch_free(pst_linear_scratch *s);
+
+/* Recompute the mask for sparsity s from the current tensors (once per optimizer step). */
+pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double sparsity, pst_linear_scratch *s);
+/* out[N,m] = inp[N,n] (M ⊙ W')^T + bias. */
+void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *out, const float *inp, int N,
+                        pst_linear_scratch *s);
+/* Given dout[N,m] and the forward input inp[N,n]: dinp += dout (M ⊙ W') (skipped if NULL),
+ * and the trainable gradients of L are accumulated. */
+void pst_linear_backward(pst_linear *L, const pst_linear_opts *o, float *dinp, const float *dout,
+                         const float *inp, int N, pst_linear_scratch *s);
+/* Number of kept weights (mask ones), or m*n without a mask. */
+long pst_linear_nnz(const pst_linear *L);
+
+#endif

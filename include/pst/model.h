@@ -1,0 +1,47 @@
+/* model.h — BERT/RoBERTa encoder (post-LN, token types, pooler, classification or
+ * regression head) and GPT-2 decoder (pre-LN, causal, final LN, LM head tied to the token
+ * embedding), built from one transformer block whose six linears are sparsified layers.
+ *
+ * Tensor names (also the safetensors names of pst's own files):
+ *   emb.tok [V,H], emb.pos [P,H], emb.type [TV,H] (bert), emb.ln.w/.b [H] (bert)
+ *   blk.{i}.{q,k,v,o}.w [H,H], blk.{i}.fc1.w [F,H], blk.{i}.fc2.w [H,F], .b biases,
+ *   blk.{i}.ln1.w/.b, blk.{i}.ln2.w/.b [H]; trainables blk.{i}.{lin}.{U,V,A,B,R,C,S}
+ *   lnf.w/.b [H] (gpt2); pool.w [H,H], pool.b, cls.w [L,H], cls.b [L] (bert)
+ * Activations are sized for one micro-batch shape (B, T) fixed at creation. */
+#ifndef PST_MODEL_H
+#define PST_MODEL_H
+
+#include "pst/batch.h"
+#include "pst/config.h"
+#include "pst/core.h"
+#include "pst/params.h"
+
+typedef struct pst_model pst_model;
+
+pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T);
+void pst_model_destroy(pst_model *m);
+/* Load tensors by name from a safetensors file: every frozen tensor and the pretrained
+ * weights must be present (error names the first missing one); trainable tensors present
+ * in the file override their initial values. */
+pst_err pst_model_load(pst_model *m, const char *path);
+/* Random frozen weights (N(0, init_std), LayerNorm w = 1, b = 0) for runs without a file. */
+void pst_model_init_random(pst_model *m, uint64_t seed);
+/* Recompute every layer's mask for sparsity s (after each optimizer step). */
+pst_err pst_model_update_masks(pst_model *m, double sparsity);
+/* Forward pass; *loss = mean loss of the batch (ids are range-checked here). */
+pst_err pst_model_forward(pst_model *m, const pst_batch *batch, double *loss);
+/* Backward pass of the last forward; trainable gradients accumulate scaled by dloss. */
+pst_err pst_model_backward(pst_model *m, const pst_batch *batch, float dloss);
+
+pst_params *pst_model_trainables(pst_model *m);
+pst_params *pst_model_frozen(pst_model *m);
+/* Logits of the last forward: [B, num_labels] (bert) or [B*T, vocab] (gpt2); *n = count. */
+const float *pst_model_logits(const pst_model *m, long *n);
+/* Sparsified layers: count, and for layer i its name, mask (NULL if none), m, n, nnz. */
+int pst_model_num_linears(const pst_model *m);
+const char *pst_model_linear_name(const pst_model *m, int i);
+const uint8_t *pst_model_linear_mask(const pst_model *m, int i, int *rows, int *cols);
+/* Kept / total weights over all sparsified layers. */
+void pst_model_nnz(const pst_model *m, long *kept, long *total);
+
+#endif

@@ -1,0 +1,46 @@
+/* train.h — optimizer, LR schedule, gradient clipping and the optimizer step.
+ *
+ * One trainer step = zero grads, forward+backward over grad_accum micro-batches (loss
+ * scaled 1/accum), global-norm clip, AdamW at lr(t), then the sparsity schedule advances
+ * and every mask is recomputed for s(t+1). The first forward uses s(0). */
+#ifndef PST_TRAIN_H
+#define PST_TRAIN_H
+
+#include "pst/batch.h"
+#include "pst/config.h"
+#include "pst/model.h"
+#include "pst/sparsity.h"
+
+typedef struct {
+  float *m, *v;      /* Adam moments, same layout as the trainable buffer */
+  long t;            /* optimizer steps taken */
+} pst_adamw;
+
+pst_err pst_adamw_init(pst_adamw *opt, size_t total);
+void pst_adamw_free(pst_adamw *opt);
+/* One AdamW step (torch.optim.AdamW semantics, decoupled decay on tensors with decay=1). */
+void pst_adamw_step(pst_adamw *opt, pst_params *p, double lr, const pst_config *cfg);
+
+/* Linear warm-up then linear decay to 0 at T (HF get_linear_schedule_with_warmup). */
+double pst_lr_at(double base_lr, long warmup, long t, long T);
+/* Global L2 norm of the gradients; if max_norm > 0 scale them by min(1, max/(norm+1e-6)). */
+double pst_clip_grad_norm(pst_params *p, double max_norm);
+
+typedef struct {
+  pst_config cfg;
+  pst_model *model;
+  pst_adamw opt;
+  pst_schedule sched;
+  long step, total_steps;
+  double sparsity;   /* sparsity of the current masks */
+  double lr;         /* lr of the last step */
+  double grad_norm;  /* pre-clip norm of the last step */
+} pst_trainer;
+
+/* Takes the model (not owned); computes the masks for s(0). */
+pst_err pst_trainer_init(pst_trainer *tr, const pst_config *cfg, pst_model *model, long total_steps);
+void pst_trainer_free(pst_trainer *tr);
+/* One optimizer step over nmicro micro-batches; *loss = their mean loss. */
+pst_err pst_trainer_step(pst_trainer *tr, const pst_batch *micro, int nmicro, double *loss);
+
+#endif

@@ -1,0 +1,47 @@
+#!/bin/sh
+# quickstart.sh — set up, build and run pst on a fresh Debian 12 machine.
+#   ./quickstart.sh check   install what is missing, build, run the test suite (make check)
+#   ./quickstart.sh demo    install what is missing, build, train the demo (inputs/demo.ini)
+#   ./quickstart.sh build   install what is missing and build only
+# Packages are installed with apt-get when run as root; otherwise the missing ones are listed.
+set -eu
+cd "$(dirname "$0")"
+mode=${1:-demo}
+case "$mode" in check|demo|build) ;; *) echo "usage: $0 check|demo|build" >&2; exit 2 ;; esac
+
+PKGS="build-essential autoconf automake libtool autoconf-archive pkg-config openmpi-bin libopenmpi-dev
+libopenblas-dev libhdf5-openmpi-dev libscalapack-openmpi-dev libjansson-dev libinih-dev libutf8proc-dev
+libcmocka-dev python3 python3-torch python3-numpy"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "quickstart: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+  else
+    echo "quickstart: missing Debian packages:$missing" >&2
+    echo "quickstart: run as root, or: sudo apt-get install$missing" >&2
+    exit 1
+  fi
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
+  autoreconf -fi
+fi
+if [ ! -f Makefile ] || [ configure -nt Makefile ]; then
+  ./configure -q
+fi
+make -j"$jobs"
+
+case "$mode" in
+  check)
+    make -j"$jobs" check || { cat test-suite.log 2>/dev/null | tail -n 80; exit 1; } ;;
+  demo)
+    ./pst train -c inputs/demo.ini ;;
+  build) ;;
+esac

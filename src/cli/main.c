@@ -1,0 +1,42 @@
+/* main.c — the `pst` command: subcommand dispatch, --help, --version. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "pst/blas.h"
+#include "pst/cli.h"
+#include "pst/core.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "pst %s — parameter-efficient sparse fine-tuning (PST) of BERT / RoBERTa / GPT-2\n\n"
+          "usage:\n"
+          "  pst train -c CONFIG.ini [section.key=value ...]   train (see `pst train --help`)\n"
+          "  pst --version                                     version and BLAS kernels\n"
+          "  pst --help                                        this text\n\n"
+          "Environment: OMP_NUM_THREADS / train.threads set the threads; pst selects fast OpenBLAS\n"
+          "kernels by itself when the library misdetects the CPU (see README).\n",
+          PACKAGE_VERSION);
+}
+
+int main(int argc, char **argv) {
+  pst_blas_ensure_fast(argv);
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("pst %s (OpenBLAS kernels: %s%s)\n", PACKAGE_VERSION, pst_blas_corename(),
+           pst_blas_is_slow() ? ", slow for this CPU" : "");
+    return 0;
+  }
+  if (!strcmp(cmd, "train")) return pst_cmd_train(argc - 1, argv + 1);
+  fprintf(stderr, "pst: unknown command '%s'\n\n", cmd);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,293 @@
+/* config.c — the table of run-config keys and the INI/override parser built on inih. */
+#include "pst/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { K_INT, K_LONG, K_U64, K_DOUBLE, K_BOOL, K_ENUM, K_STR } key_type;
+
+typedef struct {
+  const char *section, *key;
+  key_type type;
+  size_t offset, size;   /* field in pst_config; size for strings */
+  const char *def;       /* default as text */
+  double lo, hi;         /* numeric range (inclusive) */
+  const char *allowed;   /* K_ENUM: '|'-separated values */
+  const char *help;
+} key_def;
+
+#define F(field) offsetof(pst_config, field), sizeof(((pst_config *)0)->field)
+#define BIG 1e300
+
+static const key_def KEYS[] = {
+    {"model", "arch", K_ENUM, F(arch), "bert", 0, 0, "bert|gpt2", "architecture: BERT/RoBERTa encoder (post-LN) or GPT-2 decoder (pre-LN)"},
+    {"model", "hidden", K_INT, F(hidden), "64", 1, 65536, NULL, "hidden size"},
+    {"model", "layers", K_INT, F(layers), "2", 1, 1024, NULL, "number of transformer blocks"},
+    {"model", "heads", K_INT, F(heads), "4", 1, 1024, NULL, "attention heads (must divide hidden)"},
+    {"model", "ffn", K_INT, F(ffn), "256", 1, 1 << 20, NULL, "feed-forward inner size"},
+    {"model", "vocab", K_INT, F(vocab), "1000", 2, 1 << 24, NULL, "vocabulary size"},
+    {"model", "max_positions", K_INT, F(max_positions), "128", 1, 1 << 20, NULL, "position embeddings"},
+    {"model", "type_vocab", K_INT, F(type_vocab), "2", 1, 1024, NULL, "token types (bert)"},
+    {"model", "ln_eps", K_DOUBLE, F(ln_eps), "0", 0, 1, NULL, "layer-norm epsilon; 0 = bert 1e-12, gpt2 1e-5"},
+    {"model", "activation", K_ENUM, F(activation), "auto", 0, 0, "auto|gelu_erf|gelu_tanh", "auto = gelu_erf for bert, gelu_tanh for gpt2"},
+    {"model", "num_labels", K_INT, F(num_labels), "2", 1, 1 << 20, NULL, "bert head outputs; 1 = regression (MSE)"},
+    {"model", "weights", K_STR, F(weights), "", 0, 0, NULL, "safetensors file of pst tensor names; empty = random init"},
+    {"model", "train_head", K_BOOL, F(train_head), "true", 0, 0, NULL, "train pooler + classifier (false = official code's frozen head)"},
+    {"model", "init_std", K_DOUBLE, F(init_std), "0.02", 0, 10, NULL, "std of random frozen weights"},
+    {"pst", "method", K_ENUM, F(method), "pst", 0, 0, "pst|dense|lora|magnitude|movement|soft-movement", "sparsification method"},
+    {"pst", "r1", K_INT, F(r1), "8", 1, 4096, NULL, "rank of the importance factors A B"},
+    {"pst", "r2", K_INT, F(r2), "8", 1, 4096, NULL, "rank of the weight update U V"},
+    {"pst", "alpha1", K_DOUBLE, F(alpha1), "1", -BIG, BIG, NULL, "scale of A B in the score"},
+    {"pst", "alpha2", K_DOUBLE, F(alpha2), "1", -BIG, BIG, NULL, "scale of R + C in the score"},
+    {"pst", "beta", K_DOUBLE, F(beta), "1", -BIG, BIG, NULL, "scale of U V in W'"},
+    {"pst", "sparsity_init", K_DOUBLE, F(sparsity_init), "0", 0, 1, NULL, "sparsity at the start"},
+    {"pst", "sparsity_final", K_DOUBLE, F(sparsity_final), "0.9", 0, 1, NULL, "target sparsity"},
+    {"pst", "warmup_frac", K_DOUBLE, F(warmup_frac), "0.1", 0, 1, NULL, "fraction of steps at sparsity_init"},
+    {"pst", "cooldown_frac", K_DOUBLE, F(cooldown_frac), "0.3", 0, 1, NULL, "fraction of steps at sparsity_final"},
+    {"pst", "threshold", K_DOUBLE, F(threshold), "0", -BIG, BIG, NULL, "soft-movement: keep weights whose score exceeds it"},
+    {"pst", "detach_magnitude", K_BOOL, F(detach_magnitude), "false", 0, 0, NULL, "drop the gradient through |W'| into U V"},
+    {"optim", "lr", K_DOUBLE, F(lr), "5e-5", 0, 10, NULL, "peak learning rate"},
+    {"optim", "weight_decay", K_DOUBLE, F(weight_decay), "0.01", 0, 10, NULL, "decoupled weight decay (matrices only)"},
+    {"optim", "beta1", K_DOUBLE, F(beta1), "0.9", 0, 0.999999, NULL, "Adam beta1"},
+    {"optim", "beta2", K_DOUBLE, F(beta2), "0.999", 0, 0.99999999, NULL, "Adam beta2"},
+    {"optim", "eps", K_DOUBLE, F(eps), "1e-8", 0, 1, NULL, "Adam epsilon"},
+    {"optim", "warmup_steps", K_INT, F(warmup_steps), "0", 0, 1 << 30, NULL, "linear LR warm-up steps"},
+    {"optim", "max_grad_norm", K_DOUBLE, F(max_grad_norm), "1", 0, BIG, NULL, "global gradient-norm clip; 0 = off"},
+    {"optim", "label_smoothing", K_DOUBLE, F(label_smoothing), "0", 0, 1, NULL, "cross-entropy label smoothing"},
+    {"optim", "grad_accum", K_INT, F(grad_accum), "1", 1, 1 << 20, NULL, "micro-batches per optimizer step"},
+    {"train", "steps", K_LONG, F(steps), "0", 0, 1e15, NULL, "optimizer steps; 0 = epochs x batches"},
+    {"train", "epochs", K_INT, F(epochs), "1", 1, 1 << 20, NULL, "passes over the training data"},
+    {"train", "batch_size", K_INT, F(batch_size), "32", 1, 1 << 20, NULL, "sequences per micro-batch"},
+    {"train", "seq_len", K_INT, F(seq_len), "128", 1, 1 << 20, NULL, "tokens per sequence (pad/truncate)"},
+    {"train", "seed", K_U64, F(seed), "42", 0, 0, NULL, "random seed"},
+    {"train", "log_every", K_INT, F(log_every), "1", 1, 1 << 30, NULL, "progress line every N steps"},
+    {"train", "threads", K_INT, F(threads), "0", 0, 4096, NULL, "OpenMP/BLAS threads; 0 = all cores"},
+    {"train", "run_dir", K_STR, F(run_dir), "runs/default", 0, 0, NULL, "output directory (metrics.jsonl, config.ini)"},
+    {"data", "task", K_ENUM, F(task), "classify", 0, 0, "classify|regress|lm", "training objective"},
+    {"data", "train", K_STR, F(train_path), "", 0, 0, NULL, "training data (token-id tsv: label<TAB>ids)"},
+    {"data", "dev", K_STR, F(dev_path), "", 0, 0, NULL, "dev data, same format (optional)"},
+};
+#define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+static const key_def *find_key(const char *section, const char *key) {
+  for (int i = 0; i < NKEYS; i++)
+    if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].key, key)) return &KEYS[i];
+  return NULL;
+}
+
+static int enum_allowed(const char *allowed, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = allowed; *p;) {
+    const char *bar = strchr(p, '|');
+    size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    if (len == n && !strncmp(p, v, n)) return 1;
+    if (!bar) break;
+    p = bar + 1;
+  }
+  return 0;
+}
+
+/* Parse value text into the field of k; `where` names the origin for messages. */
+static pst_err set_value(pst_config *cfg, const key_def *k, const char *value, const char *where) {
+  char *field = (char *)cfg + k->offset;
+  char *end = NULL;
+  errno = 0;
+  switch (k->type) {
+    case K_INT:
+    case K_LONG: {
+      long long v = strtoll(value, &end, 10);
+      if (errno || end == value || *end)
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = '%s' is not an integer", where, k->section, k->key, value);
+      if ((double)v < k->lo || (double)v > k->hi)
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = %lld is out of range [%.0f, %.0f]", where, k->section,
+                k->key, v, k->lo, k->hi);
+      if (k->type == K_INT) *(int *)field = (int)v;
+      else *(long *)field = (long)v;
+      return PST_OK;
+    }
+    case K_U64: {
+      if (value[0] == '-')
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = '%s' must be a non-negative integer", where, k->section, k->key, value);
+      unsigned long long v = strtoull(value, &end, 10);
+      if (errno || end == value || *end)
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = '%s' is not a non-negative integer", where, k->section, k->key, value);
+      *(uint64_t *)field = (uint64_t)v;
+      return PST_OK;
+    }
+    case K_DOUBLE: {
+      double v = strtod(value, &end);
+      if (errno || end == value || *end || !isfinite(v))
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = '%s' is not a finite number", where, k->section, k->key, value);
+      if (v < k->lo || v > k->hi)
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = %g is out of range [%g, %g]", where, k->section, k->key, v,
+                k->lo, k->hi);
+      *(double *)field = v;
+      return PST_OK;
+    }
+    case K_BOOL:
+      if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes")) *(int *)field = 1;
+      else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no")) *(int *)field = 0;
+      else PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = '%s': allowed values are true|false", where, k->section, k->key, value);
+      return PST_OK;
+    case K_ENUM:
+      if (!enum_allowed(k->allowed, value))
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = '%s': allowed values are %s", where, k->section, k->key, value, k->allowed);
+      /* fall through: stored like a string */
+      __attribute__((fallthrough));
+    case K_STR:
+      if (strlen(value) >= k->size)
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s is longer than %zu characters", where, k->section, k->key, k->size - 1);
+      memcpy(field, value, strlen(value) + 1);
+      return PST_OK;
+  }
+  PST_ERR(PST_ERR_INTERNAL, "bad key type");
+}
+
+void pst_config_defaults(pst_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  for (int i = 0; i < NKEYS; i++) {
+    pst_err rc = set_value(cfg, &KEYS[i], KEYS[i].def, "defaults");
+    if (rc) { pst_err_print(stderr, 1); abort(); } /* a bad default is a bug */
+  }
+}
+
+typedef struct {
+  pst_config *cfg;
+  pst_err rc;
+  char msg[1024]; /* first error, without the line number (inih reports that) */
+} ini_ctx;
+
+/* inih callback: the build of inih in Debian passes no line number, so the message is kept
+ * here and ini_parse_file's return value (line of the first error) is added afterwards. */
+static int on_ini_key(void *user, const char *section, const char *name, const char *value) {
+  ini_ctx *ctx = user;
+  if (ctx->rc) return 0;
+  const key_def *k = find_key(section, name);
+  if (!k) {
+    int known_section = 0;
+    for (int i = 0; i < NKEYS; i++) known_section |= !strcmp(KEYS[i].section, section);
+    if (!known_section)
+      snprintf(ctx->msg, sizeof ctx->msg, "unknown section [%s] (sections: model, pst, optim, train, data)", section);
+    else
+      snprintf(ctx->msg, sizeof ctx->msg, "unknown key '%s' in [%s] (see `pst train --help` for the keys)", name, section);
+    ctx->rc = PST_ERR_CONFIG;
+    return 0;
+  }
+  ctx->rc = set_value(ctx->cfg, k, value, "");
+  if (ctx->rc) {
+    snprintf(ctx->msg, sizeof ctx->msg, "%s", pst_err_message() + 2); /* drop the empty "where: " */
+    pst_err_clear();
+  }
+  return ctx->rc == PST_OK;
+}
+
+pst_err pst_config_load(pst_config *cfg, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) PST_ERR(PST_ERR_IO, "cannot open config '%s': %s", path, strerror(errno));
+  ini_ctx ctx = {cfg, PST_OK, ""};
+  int line = ini_parse_file(f, on_ini_key, &ctx);
+  fclose(f);
+  if (ctx.rc) PST_ERR(ctx.rc, "%s:%d: %s", path, line, ctx.msg);
+  if (line != 0) PST_ERR(PST_ERR_CONFIG, "%s:%d: syntax error (expected [section] or key = value)", path, line);
+  /* relative paths in the file resolve against the file's directory */
+  const char *slash = strrchr(path, '/');
+  if (slash) {
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof cfg->base_dir) PST_ERR(PST_ERR_CONFIG, "config path too long: %s", path);
+    memcpy(cfg->base_dir, path, n);
+    cfg->base_dir[n] = 0;
+  } else {
+    strcpy(cfg->base_dir, ".");
+  }
+  return PST_OK;
+}
+
+pst_err pst_config_set(pst_config *cfg, const char *assignment) {
+  const char *eq = strchr(assignment, '=');
+  const char *dot = strchr(assignment, '.');
+  if (!eq || !dot || dot > eq)
+    PST_ERR(PST_ERR_CONFIG, "override '%s' is not of the form section.key=value", assignment);
+  char section[64], key[64];
+  size_t ns = (size_t)(dot - assignment), nk = (size_t)(eq - dot - 1);
+  if (ns >= sizeof section || nk >= sizeof key) PST_ERR(PST_ERR_CONFIG, "override '%s': name too long", assignment);
+  memcpy(section, assignment, ns);
+  section[ns] = 0;
+  memcpy(key, dot + 1, nk);
+  key[nk] = 0;
+  const key_def *k = find_key(section, key);
+  if (!k) PST_ERR(PST_ERR_CONFIG, "override '%s': unknown key %s.%s (see `pst train --help`)", assignment, section, key);
+  PST_CHECK(set_value(cfg, k, eq + 1, "command line"));
+  return PST_OK;
+}
+
+pst_err pst_config_finalize(pst_config *cfg) {
+  int gpt2 = !strcmp(cfg->arch, "gpt2");
+  if (cfg->ln_eps == 0) cfg->ln_eps = gpt2 ? 1e-5 : 1e-12;
+  if (!strcmp(cfg->activation, "auto")) strcpy(cfg->activation, gpt2 ? "gelu_tanh" : "gelu_erf");
+  if (cfg->hidden % cfg->heads)
+    PST_ERR(PST_ERR_CONFIG, "model.hidden = %d is not divisible by model.heads = %d", cfg->hidden, cfg->heads);
+  if (cfg->seq_len > cfg->max_positions)
+    PST_ERR(PST_ERR_CONFIG, "train.seq_len = %d exceeds model.max_positions = %d", cfg->seq_len, cfg->max_positions);
+  if (gpt2 && strcmp(cfg->task, "lm"))
+    PST_ERR(PST_ERR_CONFIG, "model.arch = gpt2 needs data.task = lm (got '%s')", cfg->task);
+  if (!gpt2 && !strcmp(cfg->task, "lm"))
+    PST_ERR(PST_ERR_CONFIG, "data.task = lm needs model.arch = gpt2");
+  if (!strcmp(cfg->task, "regress") && cfg->num_labels != 1)
+    PST_ERR(PST_ERR_CONFIG, "data.task = regress needs model.num_labels = 1 (got %d)", cfg->num_labels);
+  if (!strcmp(cfg->task, "classify") && cfg->num_labels < 2)
+    PST_ERR(PST_ERR_CONFIG, "data.task = classify needs model.num_labels >= 2 (got %d)", cfg->num_labels);
+  if (cfg->warmup_frac + cfg->cooldown_frac > 1)
+    PST_ERR(PST_ERR_CONFIG, "pst.warmup_frac + pst.cooldown_frac = %g exceeds 1", cfg->warmup_frac + cfg->cooldown_frac);
+  if (cfg->r1 > cfg->hidden || cfg->r2 > cfg->hidden)
+    PST_ERR(PST_ERR_CONFIG, "pst.r1/r2 (%d/%d) must not exceed model.hidden = %d", cfg->r1, cfg->r2, cfg->hidden);
+  return PST_OK;
+}
+
+void pst_config_path(const pst_config *cfg, const char *path, char *out, size_t outsz) {
+  if (path[0] == '/' || !cfg->base_dir[0] || !strcmp(cfg->base_dir, "."))
+    snprintf(out, outsz, "%s", path);
+  else
+    snprintf(out, outsz, "%s/%s", cfg->base_dir, path);
+}
+
+static void print_value(const pst_config *cfg, const key_def *k, FILE *f) {
+  const char *field = (const char *)cfg + k->offset;
+  switch (k->type) {
+    case K_INT: fprintf(f, "%d", *(const int *)field); break;
+    case K_LONG: fprintf(f, "%ld", *(const long *)field); break;
+    case K_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+    case K_DOUBLE: fprintf(f, "%.17g", *(const double *)field); break;
+    case K_BOOL: fputs(*(const int *)field ? "true" : "false", f); break;
+    case K_ENUM:
+    case K_STR: fputs(field, f); break;
+  }
+}
+
+void pst_config_write(const pst_config *cfg, FILE *f) {
+  const char *section = "";
+  for (int i = 0; i < NKEYS; i++) {
+    if (strcmp(section, KEYS[i].section)) {
+      section = KEYS[i].section;
+      fprintf(f, "%s[%s]\n", i ? "\n" : "", section);
+    }
+    fprintf(f, "%s = ", KEYS[i].key);
+    print_value(cfg, &KEYS[i], f);
+    fputc('\n', f);
+  }
+}
+
+void pst_config_help(FILE *f) {
+  for (int i = 0; i < NKEYS; i++) {
+    const key_def *k = &KEYS[i];
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+    fprintf(f, "  %-22s %-12s %s", name, k->def[0] ? k->def : "\"\"", k->help);
+    if (k->allowed) fprintf(f, " [%s]", k->allowed);
+    fputc('\n', f);
+  }
+}

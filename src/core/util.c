@@ -1,0 +1,45 @@
+/* util.c — logging, aligned allocation, clocks and peak RSS. */
+#include "pst/core.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+int pst_log_level = 1;
+
+void pst_log(int level, const char *fmt, ...) {
+  if (level > pst_log_level) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+}
+
+pst_err pst_calloc(void **out, size_t count, size_t size, const char *what) {
+  *out = NULL;
+  if (count == 0 || size == 0) return PST_OK;
+  if (count > SIZE_MAX / size) PST_ERR(PST_ERR_MEM, "allocation of %s overflows size_t", what);
+  size_t bytes = count * size;
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void *p = aligned_alloc(64, rounded);
+  if (!p) PST_ERR(PST_ERR_MEM, "out of memory allocating %zu bytes for %s", bytes, what);
+  memset(p, 0, rounded);
+  *out = p;
+  return PST_OK;
+}
+
+void pst_free(void *p) { free(p); }
+
+double pst_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+size_t pst_peak_rss(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (size_t)ru.ru_maxrss * 1024;
+}

@@ -1,0 +1,279 @@
+/* model.c — building the model: tensor registration, activation buffers, loading from
+ * safetensors, random initialisation, masks and accessors. The passes live in pass.c and
+ * block.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+#include "pst/rng.h"
+#include "pst/safetensors.h"
+#include "pst/sparsity.h"
+
+static const char *LIN_NAMES[LIN_COUNT] = {"q", "k", "v", "o", "fc1", "fc2"};
+
+/* Register every tensor of the architecture into m->frozen / m->train. */
+static pst_err register_tensors(pst_model *m) {
+  const int C = m->C, F = m->F;
+  pst_params *fz = &m->frozen, *tr = &m->train;
+  char nm[96];
+  PST_CHECK(pst_params_add(fz, "emb.tok", 2, m->V, C, 0, 1, &m->emb_tok, NULL));
+  PST_CHECK(pst_params_add(fz, "emb.pos", 2, m->cfg.max_positions, C, 0, 1, &m->emb_pos, NULL));
+  if (!m->gpt2) {
+    PST_CHECK(pst_params_add(fz, "emb.type", 2, m->cfg.type_vocab, C, 0, 1, &m->emb_type, NULL));
+    PST_CHECK(pst_params_add(fz, "emb.ln.w", 1, C, 0, 0, 1, &m->emb_ln_w, NULL));
+    PST_CHECK(pst_params_add(fz, "emb.ln.b", 1, C, 0, 0, 1, &m->emb_ln_b, NULL));
+  }
+  for (int l = 0; l < m->cfg.layers; l++) {
+    pst_block *b = &m->blocks[l];
+    const int dims[LIN_COUNT][2] = {{C, C}, {C, C}, {C, C}, {C, C}, {F, C}, {C, F}};
+    for (int j = 0; j < LIN_COUNT; j++) {
+      snprintf(b->lin_name[j], sizeof b->lin_name[j], "blk.%d.%s", l, LIN_NAMES[j]);
+      PST_CHECK(pst_linear_register(&b->lin[j], &m->lopts, b->lin_name[j], dims[j][0], dims[j][1], fz, tr));
+    }
+    snprintf(nm, sizeof nm, "blk.%d.ln1.w", l);
+    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln1_w, NULL));
+    snprintf(nm, sizeof nm, "blk.%d.ln1.b", l);
+    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln1_b, NULL));
+    snprintf(nm, sizeof nm, "blk.%d.ln2.w", l);
+    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln2_w, NULL));
+    snprintf(nm, sizeof nm, "blk.%d.ln2.b", l);
+    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln2_b, NULL));
+  }
+  if (m->gpt2) {
+    PST_CHECK(pst_params_add(fz, "lnf.w", 1, C, 0, 0, 1, &m->lnf_w, NULL));
+    PST_CHECK(pst_params_add(fz, "lnf.b", 1, C, 0, 0, 1, &m->lnf_b, NULL));
+  } else {
+    /* the head: trainable by default (a fresh head must learn), frozen if train_head = false */
+    int th = m->cfg.train_head;
+    pst_params *hp = th ? tr : fz;
+    PST_CHECK(pst_params_add(hp, "pool.w", 2, C, C, 1, 0, &m->pool_w, th ? &m->dpool_w : NULL));
+    PST_CHECK(pst_params_add(hp, "pool.b", 1, C, 0, 0, 0, &m->pool_b, th ? &m->dpool_b : NULL));
+    PST_CHECK(pst_params_add(hp, "cls.w", 2, m->NL, C, 1, 0, &m->cls_w, th ? &m->dcls_w : NULL));
+    PST_CHECK(pst_params_add(hp, "cls.b", 1, m->NL, 0, 0, 0, &m->cls_b, th ? &m->dcls_b : NULL));
+  }
+  return PST_OK;
+}
+
+/* Carve the activation and backward buffers out of two allocations. */
+static pst_err alloc_activations(pst_model *m) {
+  const size_t N = (size_t)m->N, C = (size_t)m->C, F = (size_t)m->F, L = (size_t)m->cfg.layers;
+  const size_t P = (size_t)m->B * m->NH * m->T * m->T, B = (size_t)m->B;
+  const size_t nlog = m->gpt2 ? N * (size_t)m->V : B * (size_t)m->NL;
+  /* per layer: lnA q k v ctx res1 lnB res2 (8 NC) + f1 g (2 NF) + probs + 4 N stats */
+  size_t per_layer = 8 * N * C + 2 * N * F + P + 4 * N;
+  size_t total = L * per_layer + 2 * N * C + 2 * N + (m->gpt2 ? N * C + 2 * N : 3 * B * C) + nlog;
+  PST_CHECK(pst_calloc((void **)&m->act_buf, total, sizeof(float), "activations"));
+  PST_CHECK(pst_calloc((void **)&m->acts, L, sizeof(pst_block_acts), "activations"));
+  float *p = m->act_buf;
+#define TAKE(ptr, count) ((ptr) = p, p += (count))
+  TAKE(m->emb_sum, N * C);
+  TAKE(m->x0, N * C);
+  TAKE(m->emb_mean, N);
+  TAKE(m->emb_rstd, N);
+  float *prev_out = m->x0;
+  for (size_t l = 0; l < L; l++) {
+    pst_block_acts *a = &m->acts[l];
+    a->in = prev_out;
+    TAKE(a->lnA, N * C);
+    TAKE(a->lnA_mean, N);
+    TAKE(a->lnA_rstd, N);
+    TAKE(a->q, N * C);
+    TAKE(a->k, N * C);
+    TAKE(a->v, N * C);
+    TAKE(a->ctx, N * C);
+    TAKE(a->probs, P);
+    TAKE(a->res1, N * C);
+    TAKE(a->lnB, N * C);
+    TAKE(a->lnB_mean, N);
+    TAKE(a->lnB_rstd, N);
+    TAKE(a->f1, N * F);
+    TAKE(a->g, N * F);
+    TAKE(a->res2, N * C);
+    a->out = m->gpt2 ? a->res2 : a->lnB;
+    prev_out = a->out;
+  }
+  if (m->gpt2) {
+    TAKE(m->lnf, N * C);
+    TAKE(m->lnf_mean, N);
+    TAKE(m->lnf_rstd, N);
+  } else {
+    TAKE(m->cls_in, B * C);
+    TAKE(m->pool_pre, B * C);
+    TAKE(m->pooled, B * C);
+  }
+  TAKE(m->logits, nlog);
+  if ((size_t)(p - m->act_buf) != total) PST_ERR(PST_ERR_INTERNAL, "activation layout mismatch");
+
+  size_t gtotal = 8 * N * C + 2 * N * F + nlog + 3 * B * C;
+  PST_CHECK(pst_calloc((void **)&m->grad_buf, gtotal, sizeof(float), "activation gradients"));
+  p = m->grad_buf;
+  TAKE(m->d_out, N * C);
+  TAKE(m->d_in, N * C);
+  TAKE(m->d_res, N * C);
+  TAKE(m->d_ln, N * C);
+  TAKE(m->d_ctx, N * C);
+  TAKE(m->d_q, N * C);
+  TAKE(m->d_k, N * C);
+  TAKE(m->d_v, N * C);
+  TAKE(m->d_g, N * F);
+  TAKE(m->d_f1, N * F);
+  TAKE(m->d_logits, nlog);
+  TAKE(m->d_cls_in, B * C);
+  TAKE(m->d_pool_pre, B * C);
+  TAKE(m->d_pooled, B * C);
+#undef TAKE
+  return PST_OK;
+}
+
+pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T) {
+  *out = NULL;
+  const pst_method *me = pst_method_find(cfg->method);
+  if (!me) PST_ERR(PST_ERR_CONFIG, "pst.method = '%s' is unknown", cfg->method);
+  if (T > cfg->max_positions) PST_ERR(PST_ERR_ARG, "sequence length %d exceeds model.max_positions = %d", T, cfg->max_positions);
+  pst_model *m;
+  PST_CHECK(pst_calloc((void **)&m, 1, sizeof *m, "model"));
+  m->cfg = *cfg;
+  m->gpt2 = !strcmp(cfg->arch, "gpt2");
+  m->gelu = !strcmp(cfg->activation, "gelu_tanh") ? PST_GELU_TANH : PST_GELU_ERF;
+  m->lopts = (pst_linear_opts){me, cfg->r1, cfg->r2, (float)cfg->alpha1, (float)cfg->alpha2, (float)cfg->beta,
+                               (float)cfg->threshold, cfg->detach_magnitude};
+  m->B = B;
+  m->T = T;
+  m->N = B * T;
+  m->C = cfg->hidden;
+  m->F = cfg->ffn;
+  m->NH = cfg->heads;
+  m->V = cfg->vocab;
+  m->NL = cfg->num_labels;
+  m->ln_eps = (float)cfg->ln_eps;
+  pst_err rc;
+#define TRY(call) do { rc = (call); if (rc) { pst_err_trace(__FILE__, __LINE__, __func__); goto fail; } } while (0)
+  TRY(pst_calloc((void **)&m->blocks, (size_t)cfg->layers, sizeof(pst_block), "blocks"));
+  TRY(register_tensors(m));
+  TRY(pst_params_alloc(&m->frozen, 0));
+  TRY(pst_params_alloc(&m->train, 1));
+  /* masks: one byte per weight of every sparsified layer */
+  if (me->mask != PST_MASK_NONE) {
+    size_t total = 0;
+    for (int l = 0; l < cfg->layers; l++)
+      for (int j = 0; j < LIN_COUNT; j++) total += (size_t)m->blocks[l].lin[j].m * m->blocks[l].lin[j].n;
+    TRY(pst_calloc((void **)&m->masks, total, 1, "masks"));
+    uint8_t *p = m->masks;
+    for (int l = 0; l < cfg->layers; l++)
+      for (int j = 0; j < LIN_COUNT; j++) {
+        pst_linear *L = &m->blocks[l].lin[j];
+        L->mask = p;
+        memset(p, 1, (size_t)L->m * L->n);
+        p += (size_t)L->m * L->n;
+      }
+  }
+  long max_mn = (long)m->C * (m->F > m->C ? m->F : m->C);
+  TRY(pst_linear_scratch_alloc(&m->scratch, max_mn, m->F > m->C ? m->F : m->C));
+  TRY(alloc_activations(m));
+  for (int l = 0; l < cfg->layers; l++)
+    for (int j = 0; j < LIN_COUNT; j++)
+      pst_linear_init_trainables(&m->blocks[l].lin[j], &m->lopts, cfg->seed, m->blocks[l].lin_name[j]);
+  if (!m->gpt2 && cfg->train_head) { /* a fresh head: N(0, init_std), zero bias */
+    pst_rng_normal(m->pool_w, (size_t)m->C * m->C, 0.f, (float)cfg->init_std, cfg->seed, pst_rng_stream("pool.w"));
+    pst_rng_normal(m->cls_w, (size_t)m->NL * m->C, 0.f, (float)cfg->init_std, cfg->seed, pst_rng_stream("cls.w"));
+  }
+#undef TRY
+  *out = m;
+  return PST_OK;
+fail:
+  pst_model_destroy(m);
+  return rc;
+}
+
+void pst_model_destroy(pst_model *m) {
+  if (!m) return;
+  pst_params_free(&m->frozen);
+  pst_params_free(&m->train);
+  pst_linear_scratch_free(&m->scratch);
+  pst_free(m->masks);
+  pst_free(m->act_buf);
+  pst_free(m->grad_buf);
+  pst_free(m->acts);
+  pst_free(m->blocks);
+  pst_free(m);
+}
+
+/* Read every tensor of table p found in st; `must` = required tensors must be present. */
+static pst_err load_table(pst_params *p, const pst_safetensors *st, const char *path) {
+  for (int i = 0; i < p->n; i++) {
+    const pst_tensor_info *t = &p->t[i];
+    if (!pst_st_find(st, t->name)) {
+      if (t->required) PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s' not found (needed by the model config)", path, t->name);
+      continue;
+    }
+    PST_CHECK(pst_st_read_f32(st, t->name, *t->bind, t->ndim, t->shape));
+  }
+  return PST_OK;
+}
+
+pst_err pst_model_load(pst_model *m, const char *path) {
+  pst_safetensors *st;
+  PST_CHECK(pst_st_open(&st, path));
+  pst_err rc = load_table(&m->frozen, st, path);
+  if (!rc) rc = load_table(&m->train, st, path);
+  pst_st_close(st);
+  if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
+  return rc;
+}
+
+void pst_model_init_random(pst_model *m, uint64_t seed) {
+  for (int i = 0; i < m->frozen.n; i++) {
+    const pst_tensor_info *t = &m->frozen.t[i];
+    float *x = *t->bind;
+    size_t len = strlen(t->name);
+    int is_ln_w = len >= 5 && !strcmp(t->name + len - 5, "ln1.w");
+    is_ln_w |= len >= 5 && (!strcmp(t->name + len - 5, "ln2.w") || !strcmp(t->name + len - 5, "lnf.w"));
+    is_ln_w |= !strcmp(t->name, "emb.ln.w");
+    if (is_ln_w) for (size_t j = 0; j < t->numel; j++) x[j] = 1.f;
+    else if (t->ndim == 2) pst_rng_normal(x, t->numel, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
+    else memset(x, 0, t->numel * sizeof(float));
+  }
+  for (int i = 0; i < m->train.n; i++) { /* dense: the trainable W0 is a pretrained tensor */
+    const pst_tensor_info *t = &m->train.t[i];
+    if (t->required) pst_rng_normal(*t->bind, t->numel, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
+  }
+}
+
+pst_err pst_model_update_masks(pst_model *m, double sparsity) {
+  for (int l = 0; l < m->cfg.layers; l++)
+    for (int j = 0; j < LIN_COUNT; j++)
+      PST_CHECK(pst_linear_update_mask(&m->blocks[l].lin[j], &m->lopts, sparsity, &m->scratch));
+  return PST_OK;
+}
+
+pst_params *pst_model_trainables(pst_model *m) { return &m->train; }
+pst_params *pst_model_frozen(pst_model *m) { return &m->frozen; }
+
+const float *pst_model_logits(const pst_model *m, long *n) {
+  *n = m->gpt2 ? (long)m->N * m->V : (long)m->B * m->NL;
+  return m->logits;
+}
+
+int pst_model_num_linears(const pst_model *m) { return m->cfg.layers * LIN_COUNT; }
+
+const char *pst_model_linear_name(const pst_model *m, int i) {
+  return m->blocks[i / LIN_COUNT].lin_name[i % LIN_COUNT];
+}
+
+const uint8_t *pst_model_linear_mask(const pst_model *m, int i, int *rows, int *cols) {
+  const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+  *rows = L->m;
+  *cols = L->n;
+  return L->mask;
+}
+
+void pst_model_nnz(const pst_model *m, long *kept, long *total) {
+  *kept = *total = 0;
+  for (int l = 0; l < m->cfg.layers; l++)
+    for (int j = 0; j < LIN_COUNT; j++) {
+      const pst_linear *L = &m->blocks[l].lin[j];
+      *kept += pst_linear_nnz(L);
+      *total += (long)L->m * L->n;
+    }
+}

@@ -1,0 +1,101 @@
+/* pass.c — the whole forward and backward pass: embeddings, blocks, head and loss.
+ * bert: x0 = LN(tok + pos + type); head: logits[B,L] = cls(tanh(pool(x_L[b, 0])));
+ *       loss = CE (L >= 2, label smoothing) or MSE on logits[:,0] (L = 1).
+ * gpt2: x0 = tok + pos; head: logits[N,V] = LNf(x_L) @ tok^T; loss = token CE weighted by
+ *       the batch's loss mask (label smoothing). */
+#include <string.h>
+
+#include "model_internal.h"
+
+static pst_err check_batch(const pst_model *m, const pst_batch *bt) {
+  if (bt->B != m->B || bt->T != m->T)
+    PST_ERR(PST_ERR_ARG, "batch shape %dx%d does not match the model's %dx%d", bt->B, bt->T, m->B, m->T);
+  for (int n = 0; n < m->N; n++) {
+    if (bt->input_ids[n] < 0 || bt->input_ids[n] >= m->V)
+      PST_ERR(PST_ERR_ARG, "token id %d at batch position %d is outside the vocabulary [0, %d)", bt->input_ids[n], n, m->V);
+    if (!m->gpt2 && bt->token_type_ids &&
+        (bt->token_type_ids[n] < 0 || bt->token_type_ids[n] >= m->cfg.type_vocab))
+      PST_ERR(PST_ERR_ARG, "token type %d at batch position %d is outside [0, %d)", bt->token_type_ids[n], n,
+              m->cfg.type_vocab);
+    if (m->gpt2 && bt->loss_mask[n] != 0 && (bt->targets[n] < 0 || bt->targets[n] >= m->V))
+      PST_ERR(PST_ERR_ARG, "target id %d at batch position %d is outside the vocabulary", bt->targets[n], n);
+  }
+  if (!m->gpt2 && m->NL > 1)
+    for (int b = 0; b < m->B; b++)
+      if (bt->labels[b] < 0 || bt->labels[b] >= m->NL)
+        PST_ERR(PST_ERR_ARG, "label %d of sequence %d is outside [0, %d)", bt->labels[b], b, m->NL);
+  return PST_OK;
+}
+
+pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
+  PST_CHECK(check_batch(m, bt));
+  const int N = m->N, C = m->C, B = m->B, T = m->T;
+  m->cur_attn_mask = bt->attn_mask;
+  if (m->gpt2) {
+    embedding_forward(m->x0, bt->input_ids, NULL, m->emb_tok, m->emb_pos, NULL, B, T, C);
+  } else {
+    embedding_forward(m->emb_sum, bt->input_ids, bt->token_type_ids, m->emb_tok, m->emb_pos, m->emb_type, B, T, C);
+    layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, m->emb_ln_w, m->emb_ln_b, N, C, m->ln_eps);
+  }
+  for (int l = 0; l < m->cfg.layers; l++) pst_block_forward(m, l);
+  const float *xL = m->acts[m->cfg.layers - 1].out;
+  if (m->gpt2) {
+    layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, xL, m->lnf_w, m->lnf_b, N, C, m->ln_eps);
+    matmul_forward(m->logits, m->lnf, m->emb_tok, NULL, N, C, m->V);
+    *loss = crossentropy_forward(m->logits, bt->targets, bt->loss_mask, N, m->V, (float)m->cfg.label_smoothing);
+  } else {
+    for (int b = 0; b < B; b++) memcpy(m->cls_in + (long)b * C, xL + (long)b * T * C, (size_t)C * sizeof(float));
+    matmul_forward(m->pool_pre, m->cls_in, m->pool_w, m->pool_b, B, C, C);
+    tanh_forward(m->pooled, m->pool_pre, (long)B * C);
+    matmul_forward(m->logits, m->pooled, m->cls_w, m->cls_b, B, C, m->NL);
+    if (m->NL == 1) {
+      float pred[B];
+      for (int b = 0; b < B; b++) pred[b] = m->logits[b];
+      *loss = mse_forward(pred, bt->labels_f, B);
+    } else {
+      *loss = crossentropy_forward(m->logits, bt->labels, NULL, B, m->NL, (float)m->cfg.label_smoothing);
+    }
+  }
+  if (*loss != *loss) PST_ERR(PST_ERR_NUMERIC, "the loss is NaN");
+  return PST_OK;
+}
+
+pst_err pst_model_backward(pst_model *m, const pst_batch *bt, float dloss) {
+  const int N = m->N, C = m->C, B = m->B, T = m->T;
+  const long NC = (long)N * C;
+  memset(m->d_out, 0, (size_t)NC * sizeof(float));
+  const float *xL = m->acts[m->cfg.layers - 1].out;
+  if (m->gpt2) {
+    long nlog = (long)N * m->V;
+    memset(m->d_logits, 0, (size_t)nlog * sizeof(float));
+    crossentropy_backward(m->d_logits, m->logits, bt->targets, bt->loss_mask, N, m->V,
+                          (float)m->cfg.label_smoothing, dloss);
+    memset(m->d_in, 0, (size_t)NC * sizeof(float));
+    matmul_backward(m->d_in, NULL, NULL, m->d_logits, m->lnf, m->emb_tok, N, C, m->V);
+    layernorm_backward(m->d_out, NULL, NULL, m->d_in, xL, m->lnf_w, m->lnf_mean, m->lnf_rstd, N, C);
+  } else {
+    memset(m->d_logits, 0, (size_t)B * m->NL * sizeof(float));
+    if (m->NL == 1) {
+      float pred[B], dpred[B];
+      for (int b = 0; b < B; b++) pred[b] = m->logits[b], dpred[b] = 0.f;
+      mse_backward(dpred, pred, bt->labels_f, B, dloss);
+      for (int b = 0; b < B; b++) m->d_logits[b] = dpred[b];
+    } else {
+      crossentropy_backward(m->d_logits, m->logits, bt->labels, NULL, B, m->NL, (float)m->cfg.label_smoothing, dloss);
+    }
+    memset(m->d_pooled, 0, (size_t)B * C * sizeof(float));
+    memset(m->d_pool_pre, 0, (size_t)B * C * sizeof(float));
+    memset(m->d_cls_in, 0, (size_t)B * C * sizeof(float));
+    matmul_backward(m->d_pooled, m->dcls_w, m->dcls_b, m->d_logits, m->pooled, m->cls_w, B, C, m->NL);
+    tanh_backward(m->d_pool_pre, m->pooled, m->d_pooled, (long)B * C);
+    matmul_backward(m->d_cls_in, m->dpool_w, m->dpool_b, m->d_pool_pre, m->cls_in, m->pool_w, B, C, C);
+    for (int b = 0; b < B; b++) memcpy(m->d_out + (long)b * T * C, m->d_cls_in + (long)b * C, (size_t)C * sizeof(float));
+  }
+  for (int l = m->cfg.layers - 1; l >= 0; l--) {
+    pst_block_backward(m, l, l > 0);
+    float *t = m->d_out; /* block l's input gradient is block l-1's output gradient */
+    m->d_out = m->d_in;
+    m->d_in = t;
+  }
+  return PST_OK;
+}

@@ -1,0 +1,83 @@
+#!/bin/sh
+# test_cli.sh — `pst` as a user meets it: help, config errors that name file/line/key,
+# data errors that name file:line, and a short real training run whose loss must fall and
+# whose sparsity must reach its target.
+set -u
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+PST="$top_builddir/pst"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() { # check NAME CONDITION-COMMAND...
+  name=$1; shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+expect_fail() { # expect_fail NAME PATTERN pst-args...: non-zero exit and stderr matching PATTERN
+  name=$1; pat=$2; shift 2
+  "$PST" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+  if [ $rc -ne 0 ] && grep -q -- "$pat" "$tmp/err"; then echo "ok   $name"; else
+    echo "FAIL $name (exit $rc, stderr:)"; cat "$tmp/err"; fails=$((fails + 1)); fi
+}
+
+check "pst --help exits 0" "$PST" --help >/dev/null
+check "pst train --help lists keys" sh -c "'$PST' train --help | grep -q 'pst.sparsity_final'"
+expect_fail "train without config" "no config given" train
+
+demo="$top_srcdir/inputs/demo"
+cat >"$tmp/base.ini" <<EOI
+[model]
+arch = bert
+hidden = 32
+layers = 1
+heads = 2
+ffn = 64
+vocab = 1957
+max_positions = 64
+[pst]
+sparsity_final = 0.8
+[optim]
+lr = 0.003
+[train]
+steps = 40
+batch_size = 16
+seq_len = 32
+log_every = 10
+run_dir = $tmp/run
+[data]
+train = $(cd "$demo" && pwd)/train.ids.tsv
+dev = $(cd "$demo" && pwd)/dev.ids.tsv
+EOI
+printf '[model]\nhiden = 3\n' >"$tmp/unknown.ini"
+expect_fail "unknown key names file:line and key" "unknown.ini:2: unknown key 'hiden' in \[model\]" train -c "$tmp/unknown.ini"
+printf '[pst]\nmethod = sparse\n' >"$tmp/enum.ini"
+expect_fail "bad enum lists allowed values" "pst.method = 'sparse': allowed values are pst|dense|lora" train -c "$tmp/enum.ini"
+printf '[optim]\nlr = fast\n' >"$tmp/num.ini"
+expect_fail "bad number names the key" "num.ini:2: optim.lr = 'fast' is not a finite number" train -c "$tmp/num.ini"
+expect_fail "unknown override" "unknown key train.stepz" train -c "$tmp/base.ini" train.stepz=3
+expect_fail "hidden not divisible by heads" "not divisible by model.heads" train -c "$tmp/base.ini" model.heads=3
+expect_fail "missing config file" "cannot open config" train -c "$tmp/nope.ini"
+printf '1\t1 5 99999 2\n' >"$tmp/bad.tsv"
+expect_fail "bad token id names file:line" "bad.tsv:1: token '99999'" train -c "$tmp/base.ini" "data.train=$tmp/bad.tsv"
+expect_fail "missing weights file" "nothere.safetensors" train -c "$tmp/base.ini" model.weights=nothere.safetensors
+
+# a real short run: loss falls, sparsity reaches the target, outputs exist
+"$PST" train -c "$tmp/base.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "training run exits 0" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+check "progress line on stderr" grep -q '^step 40/40 | loss .* | sparsity 0.800 | .* tok/s | ETA' "$tmp/err"
+check "dev evaluation printed" grep -q '^dev: 600 examples | loss .* | accuracy' "$tmp/err"
+check "trainables saved" [ -s "$tmp/run/trainables.safetensors" ]
+check "resolved config saved" grep -q '^sparsity_final = 0.80000000000000004' "$tmp/run/config.ini"
+check "metrics: 40 steps + dev line" [ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 41 ]
+# loss falls: mean of the last 10 steps below the mean of the first 10
+awk -F'"loss":' 'NF > 1 { split($2, a, ","); l[++n] = a[1] }
+  END { for (i = 1; i <= 10; i++) { f += l[i]; t += l[n - 10 + i] }
+        printf "first10 %.4f last10 %.4f\n", f / 10, t / 10; exit !(t < f) }' "$tmp/run/metrics.jsonl"
+check "loss falls" [ $? -eq 0 ]
+# final sparsity: per-layer keep = numel - floor(0.8 numel), so within 1/numel of 0.8
+tail -n 2 "$tmp/run/metrics.jsonl" | head -n 1 | awk -F'"sparsity":' '{ split($2, a, ","); exit !(a[1] > 0.799 && a[1] <= 0.8) }'
+check "final sparsity is 0.8" [ $? -eq 0 ]
+
+[ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
+[ $fails -eq 0 ]
