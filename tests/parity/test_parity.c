@@ -3,8 +3,12 @@
  * usage: test_parity CASE.ini   (CASE.init.safetensors and CASE.expect.safetensors beside it)
  * Checks, for one fixture case: step-0 logits and loss, the gradient of every trainable
  * tensor at step 0, the loss of each of 5 AdamW steps, the sparsity schedule, every
- * trainable tensor after the 5 steps, and the masks computed at s(5) from the final tensors.
- * Tolerance: max|c - ref| / max(max|ref|, 1e-6) <= 1e-4 per tensor; masks bit-identical. */
+ * trainable tensor after the 5 steps, and the masks at s(5) (see the comment at the mask check).
+ * Tolerance: max|c - ref| / max(max|ref|, 1e-6) <= 1e-4 per tensor; masks bit-identical.
+ * Exception, the trainable tensors after 5 AdamW steps: <= max(1e-4, 2 x floor), where the
+ * floor is torch's own change when its inputs move by float32 rounding (make_fixtures.py,
+ * noise_floors(): Adam's per-element normalisation amplifies rounding in elements with tiny
+ * gradients, up to ~4e-4 in these cases). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +18,14 @@
 #include "pst/data.h"
 #include "pst/model.h"
 #include "pst/safetensors.h"
+#include "pst/sparsity.h"
 #include "pst/train.h"
 
 #define TOL 1e-4
 
 static int failures;
 
-static void compare(const char *what, const float *c, const float *ref, long n) {
+static void compare_tol(const char *what, const float *c, const float *ref, long n, double tol) {
   double maxref = 0, maxdiff = 0;
   long at = 0;
   for (long i = 0; i < n; i++) {
@@ -29,11 +34,13 @@ static void compare(const char *what, const float *c, const float *ref, long n) 
     if (d > maxdiff || d != d) { maxdiff = d; at = i; }
   }
   double rel = maxdiff / (maxref > 1e-6 ? maxref : 1e-6);
-  int ok = rel <= TOL;
+  int ok = rel <= tol;
   if (!ok) failures++;
-  printf("%-4s %-34s rel.err %.2e (max|ref| %.3g, worst at %ld: %.8g vs %.8g)\n", ok ? "ok" : "FAIL", what, rel, maxref,
-         at, n ? c[at] : 0.f, n ? ref[at] : 0.f);
+  printf("%-4s %-34s rel.err %.2e (tol %.1e, max|ref| %.3g, worst at %ld: %.8g vs %.8g)\n", ok ? "ok" : "FAIL", what,
+         rel, tol, maxref, at, n ? c[at] : 0.f, n ? ref[at] : 0.f);
 }
+
+static void compare(const char *what, const float *c, const float *ref, long n) { compare_tol(what, c, ref, n, TOL); }
 
 /* Read tensor `name` of known numel from st into a new buffer (shape taken from the file). */
 static float *read_f32(const pst_safetensors *st, const char *name, long *numel) {
@@ -143,24 +150,55 @@ int main(int argc, char **argv) {
     char nm[160];
     snprintf(nm, sizeof nm, "final.%s", p->t[i].name);
     ref = read_f32(exp, nm, &n);
-    compare(nm, p->data + p->t[i].offset, ref, n);
+    char fl[200];
+    snprintf(fl, sizeof fl, "floor.%s", nm);
+    long one;
+    float *floor = read_f32(exp, fl, &one);
+    double tol = 2.0 * floor[0] > TOL ? 2.0 * floor[0] : TOL;
+    compare_tol(nm, p->data + p->t[i].offset, ref, n, tol);
+    free(floor);
     free(ref);
   }
-  /* masks at s(5), bit for bit */
+  /* masks at s(5): (a) pst's top-k of the reference's own scores equals the reference mask
+   * bit for bit; (b) the mask from pst's final tensors equals it too, except for bits whose
+   * reference score lies within 2 x floor.score of the threshold (float32 near-ties, where
+   * torch itself flips under rounding-size perturbations; counted and printed) */
   for (int i = 0; i < pst_model_num_linears(m); i++) {
     int rows, cols;
     const uint8_t *mask = pst_model_linear_mask(m, i, &rows, &cols);
-    char nm[160];
+    char nm[160], sn[160], fn[200];
     snprintf(nm, sizeof nm, "mask.%s", pst_model_linear_name(m, i));
     if (!mask) {
       if (pst_st_find(exp, nm)) { printf("FAIL %s: reference has a mask, pst has none\n", nm); failures++; }
       continue;
     }
+    snprintf(sn, sizeof sn, "score.%s", pst_model_linear_name(m, i));
+    snprintf(fn, sizeof fn, "floor.%s", sn);
+    long ns, one;
     ref = read_f32(exp, nm, &n);
-    long diff = 0, ones = 0;
-    for (long j = 0; j < n; j++) { diff += (ref[j] != 0) != (mask[j] != 0); ones += mask[j]; }
-    printf("%-4s %-34s %ld of %ld differ (kept %ld)\n", diff ? "FAIL" : "ok", nm, diff, n, ones);
-    failures += diff != 0;
+    float *score = read_f32(exp, sn, &ns), *fl = read_f32(exp, fn, &one);
+    long keep = pst_keep_count(n, tr.sparsity), exact_diff = 0, near = 0, real = 0, ones = 0;
+    uint8_t *mine = malloc((size_t)n);
+    DIE_ON(pst_topk_mask(mine, score, n, keep));
+    float thr = INFINITY; /* smallest kept reference score */
+    for (long j = 0; j < n; j++) {
+      exact_diff += (ref[j] != 0) != (mine[j] != 0);
+      if (ref[j] != 0 && score[j] < thr) thr = score[j];
+    }
+    for (long j = 0; j < n; j++) {
+      ones += mask[j];
+      if ((ref[j] != 0) == (mask[j] != 0)) continue;
+      if (fabsf(score[j] - thr) <= 2.0f * fl[0]) near++;
+      else real++;
+    }
+    int ok = exact_diff == 0 && real == 0 && ones == keep;
+    failures += !ok;
+    printf("%-4s %-34s top-k of ref scores: %ld differ; trajectory: %ld differ, %ld of them near-ties "
+           "(|S - thr| <= %.1e); kept %ld of %ld\n", ok ? "ok" : "FAIL", nm, exact_diff, near + real, near,
+           2.0 * fl[0], ones, keep);
+    free(mine);
+    free(score);
+    free(fl);
     free(ref);
   }
   pst_trainer_free(&tr);
