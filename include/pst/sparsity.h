@@ -15,8 +15,9 @@
 
 /* Order-preserving map of a float score to u32 (NaN must be rejected before). */
 static inline uint32_t pst_score_key(float x) {
-  union { float f; uint32_t u; } v = {x == 0.0f ? 0.0f : x};
-  return (v.u & 0x80000000u) ? ~v.u : (v.u | 0x80000000u);
+  union { float f; uint32_t u; } v = {x};
+  uint32_t u = v.u & (0u - (uint32_t)((v.u << 1) != 0));   /* -0.0 -> +0.0 */
+  return u ^ ((0u - (u >> 31)) | 0x80000000u);           /* negative: ~u, else u | sign */
 }
 
 /* keep = numel - floor(numel * s) (computed in double, as the reference does). */

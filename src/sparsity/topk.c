@@ -1,10 +1,10 @@
 /* topk.c — exact, deterministic top-k by radix select (no sorting).
  *
  * score[numel] -> threshold (key_thr, index_cut) in O(numel):
- *   pass 1: histogram of the top 11 bits of every key (per-thread, merged);
- *   gather the elements of the boundary bucket (in index order) into a small list;
- *   passes 2-3: histograms of the next 11 and last 10 bits over that list only;
- *   ties at the final key: the lowest indices win (need-th equal element = index_cut). */
+ *   pass 1: histogram of the high 16 bits of every key (per-thread, merged);
+ *   pass 2: gather the elements of the boundary bucket (in index order) into a short list;
+ *   then a histogram of the low 16 bits over that list only;
+ *   ties at the final key: the lowest indices win (the want-th equal element = index_cut). */
 #include "pst/sparsity.h"
 
 #include <math.h>
@@ -19,15 +19,15 @@ long pst_keep_count(long numel, double sparsity) {
   return numel - drop;
 }
 
-#define B1 11
-#define NB1 (1 << B1)
+#define DIGIT 16
+#define NBINS (1 << DIGIT)
 
 /* Bucket from the top of a histogram: returns b such that count(bins > b) < want <=
  * count(bins >= b); *above receives count(bins > b). want >= 1. */
-static int find_bucket(const long *hist, int nbins, long want, long *above) {
+static int find_bucket(const uint32_t *hist, long want, long *above) {
   long acc = 0;
-  for (int b = nbins - 1; b >= 0; b--) {
-    if (acc + hist[b] >= want) {
+  for (int b = NBINS - 1; b >= 0; b--) {
+    if (acc + (long)hist[b] >= want) {
       *above = acc;
       return b;
     }
@@ -37,102 +37,120 @@ static int find_bucket(const long *hist, int nbins, long want, long *above) {
   return 0;
 }
 
+/* Two 16-bit digits: a histogram of the high halves of all keys (per-thread histograms;
+ * 16 bits spread float keys over thousands of bins, so increments rarely collide), then the
+ * boundary bucket's elements are gathered in index order and histogrammed on the low halves. */
 pst_err pst_topk_select(pst_topk_threshold *thr, const float *score, long numel, long keep) {
   if (keep < 0 || keep > numel) PST_ERR(PST_ERR_ARG, "top-k: keep = %ld outside [0, %ld]", keep, numel);
-  int nthreads = omp_get_max_threads();
-  long *hist = calloc((size_t)nthreads * NB1, sizeof(long));
-  if (!hist) PST_ERR(PST_ERR_MEM, "top-k: out of memory");
+  const int nthreads = omp_get_max_threads();
+  uint32_t *hist = calloc((size_t)nthreads * NBINS, sizeof(uint32_t));
+  long *cand_count = calloc((size_t)nthreads + 1, sizeof(long));
+  if (!hist || !cand_count) { free(hist); free(cand_count); PST_ERR(PST_ERR_MEM, "top-k: out of memory"); }
+  if (numel > (long)UINT32_MAX) { free(hist); free(cand_count); PST_ERR(PST_ERR_ARG, "top-k: %ld scores exceed 2^32", numel); }
   long nan_at = -1;
+  uint32_t *ckey = NULL;
+  long *cidx = NULL;
+  long above = 0, want = 0, n = 0;
+  int b1 = 0;
+  pst_err rc = PST_OK;
 
-  /* pass 1: top-11-bit histogram, NaN check */
 #pragma omp parallel num_threads(nthreads)
   {
-    long *h = hist + (size_t)omp_get_thread_num() * NB1;
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    const long lo = numel * tid / nt, hi = numel * (tid + 1) / nt; /* contiguous, in order */
+    uint32_t *h = hist + (size_t)tid * NBINS;
     long my_nan = -1;
-#pragma omp for schedule(static)
-    for (long i = 0; i < numel; i++) {
+    for (long i = lo; i < hi; i++) {
       float x = score[i];
       if (x != x) { if (my_nan < 0) my_nan = i; continue; }
-      h[pst_score_key(x) >> (32 - B1)]++;
+      h[pst_score_key(x) >> DIGIT]++;
     }
     if (my_nan >= 0) {
 #pragma omp critical
       if (nan_at < 0 || my_nan < nan_at) nan_at = my_nan;
     }
-  }
-  if (nan_at >= 0) {
-    free(hist);
-    PST_ERR(PST_ERR_NUMERIC, "top-k: score %ld of %ld is NaN", nan_at, numel);
-  }
-  if (keep == 0) { /* nothing kept: threshold above every key */
-    free(hist);
-    thr->key_thr = UINT32_MAX;
-    thr->index_cut = -1;
-    /* no non-NaN float maps to key UINT32_MAX (that would be a NaN pattern), so nothing passes */
-    return PST_OK;
-  }
-  for (int t = 1; t < nthreads; t++)
-    for (int b = 0; b < NB1; b++) hist[b] += hist[(size_t)t * NB1 + b];
-  long above = 0;
-  int b1 = find_bucket(hist, NB1, keep, &above);
-  long cand_n = hist[b1];
-  free(hist);
-
-  /* gather the boundary bucket's keys and indices in index order */
-  uint32_t *ckey = malloc((size_t)cand_n * sizeof *ckey);
-  long *cidx = malloc((size_t)cand_n * sizeof *cidx);
-  if (!ckey || !cidx) {
-    free(ckey);
-    free(cidx);
-    PST_ERR(PST_ERR_MEM, "top-k: out of memory for %ld candidates", cand_n);
-  }
-  long n = 0;
-  for (long i = 0; i < numel; i++) {
-    uint32_t k = pst_score_key(score[i]);
-    if ((int)(k >> (32 - B1)) == b1) {
-      ckey[n] = k;
-      cidx[n++] = i;
+#pragma omp barrier
+#pragma omp single
+    {
+      if (nan_at < 0 && keep > 0) {
+        for (int t = 1; t < nt; t++)
+          for (int b = 0; b < NBINS; b++) hist[b] += hist[(size_t)t * NBINS + b];
+        b1 = find_bucket(hist, keep, &above);
+        want = keep - above;
+        n = hist[b1];
+        ckey = malloc((size_t)(n ? n : 1) * sizeof *ckey);
+        cidx = malloc((size_t)(n ? n : 1) * sizeof *cidx);
+        if (!ckey || !cidx) rc = PST_ERR_MEM;
+      }
+    } /* implicit barrier */
+    if (nan_at < 0 && keep > 0 && !rc) {
+      /* count this thread's candidates, then write them at its offset: index order kept */
+      long c = 0;
+      for (long i = lo; i < hi; i++) c += (long)(pst_score_key(score[i]) >> DIGIT) == b1;
+      cand_count[tid + 1] = c;
+#pragma omp barrier
+#pragma omp single
+      for (int t = 0; t < nt; t++) cand_count[t + 1] += cand_count[t];
+      long w = cand_count[tid];
+      for (long i = lo; i < hi; i++) {
+        uint32_t k = pst_score_key(score[i]);
+        if ((long)(k >> DIGIT) == b1) {
+          ckey[w] = k;
+          cidx[w++] = i;
+        }
+      }
     }
   }
-  /* passes 2 and 3 over the candidates: bits [20:10) then [10:0) */
-  long want = keep - above;
-  uint32_t prefix = (uint32_t)b1 << (32 - B1), pmask = ~0u << (32 - B1);
-  const int shifts[2] = {10, 0}, widths[2] = {11, 10};
-  long h2[NB1];
-  for (int p = 0; p < 2; p++) {
-    memset(h2, 0, sizeof h2);
-    int nb = 1 << widths[p];
-    for (long j = 0; j < n; j++)
-      if ((ckey[j] & pmask) == prefix) h2[(ckey[j] >> shifts[p]) & (uint32_t)(nb - 1)]++;
-    long ab = 0;
-    int b = find_bucket(h2, nb, want, &ab);
-    want -= ab;
-    prefix |= (uint32_t)b << shifts[p];
-    pmask |= (uint32_t)(nb - 1) << shifts[p];
+  free(hist);
+  free(cand_count);
+  if (nan_at >= 0) {
+    free(ckey);
+    free(cidx);
+    PST_ERR(PST_ERR_NUMERIC, "top-k: score %ld of %ld is NaN", nan_at, numel);
   }
-  /* prefix is now the threshold key; `want` equal elements are kept, lowest index first */
+  if (rc) {
+    free(ckey);
+    free(cidx);
+    PST_ERR(PST_ERR_MEM, "top-k: out of memory for %ld candidates", n);
+  }
+  if (keep == 0) { /* threshold above every key: no non-NaN float maps to UINT32_MAX */
+    thr->key_thr = UINT32_MAX;
+    thr->index_cut = -1;
+    return PST_OK;
+  }
+  /* second digit over the candidates */
+  uint32_t *h2 = calloc(NBINS, sizeof *h2);
+  if (!h2) { free(ckey); free(cidx); PST_ERR(PST_ERR_MEM, "top-k: out of memory"); }
+  for (long j = 0; j < n; j++) h2[ckey[j] & (NBINS - 1)]++;
+  long above2 = 0;
+  int b2 = find_bucket(h2, want, &above2);
+  free(h2);
+  want -= above2;
+  const uint32_t key_thr = ((uint32_t)b1 << DIGIT) | (uint32_t)b2;
+  /* `want` of the elements equal to key_thr are kept, lowest index first */
   long cut = -1;
   for (long j = 0, seen = 0; j < n; j++)
-    if (ckey[j] == prefix && ++seen == want) {
+    if (ckey[j] == key_thr && ++seen == want) {
       cut = cidx[j];
       break;
     }
   free(ckey);
   free(cidx);
   if (cut < 0) PST_ERR(PST_ERR_INTERNAL, "top-k: threshold search lost elements");
-  thr->key_thr = prefix;
+  thr->key_thr = key_thr;
   thr->index_cut = cut;
   return PST_OK;
 }
 
+/* Two branch-free loops (indices up to the cut keep keys >= key_thr, later ones > key_thr),
+ * so the compiler vectorises both. */
 void pst_topk_apply(uint8_t *mask, const float *score, long numel, const pst_topk_threshold *thr) {
   const uint32_t kt = thr->key_thr;
-  const long cut = thr->index_cut;
+  const long split = thr->index_cut + 1 < numel ? thr->index_cut + 1 : numel;
 #pragma omp parallel for schedule(static)
-  for (long i = 0; i < numel; i++) {
-    uint32_t k = pst_score_key(score[i]);
-    mask[i] = (uint8_t)(k > kt || (k == kt && i <= cut));
-  }
+  for (long i = 0; i < split; i++) mask[i] = (uint8_t)(pst_score_key(score[i]) >= kt);
+#pragma omp parallel for schedule(static)
+  for (long i = split; i < numel; i++) mask[i] = (uint8_t)(pst_score_key(score[i]) > kt);
 }
 
 pst_err pst_topk_mask(uint8_t *mask, const float *score, long numel, long keep) {
