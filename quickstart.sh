@@ -10,7 +10,7 @@ mode=${1:-demo}
 case "$mode" in check|demo|build) ;; *) echo "usage: $0 check|demo|build" >&2; exit 2 ;; esac
 
 PKGS="build-essential autoconf automake libtool autoconf-archive pkg-config openmpi-bin libopenmpi-dev
-libopenblas-dev libhdf5-openmpi-dev libscalapack-openmpi-dev libjansson-dev libinih-dev libutf8proc-dev
+libopenblas-openmp-dev libhdf5-openmpi-dev libscalapack-openmpi-dev libjansson-dev libinih-dev libutf8proc-dev
 libcmocka-dev python3 python3-torch python3-numpy"
 missing=""
 for p in $PKGS; do

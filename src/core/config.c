@@ -23,6 +23,7 @@ typedef struct {
 
 #define F(field) offsetof(pst_config, field), sizeof(((pst_config *)0)->field)
 #define BIG 1e300
+#define PST_INI_MAX_LINE 200 /* INI_MAX_LINE of Debian's libinih */
 
 static const key_def KEYS[] = {
     {"model", "arch", K_ENUM, F(arch), "bert", 0, 0, "bert|gpt2", "architecture: BERT/RoBERTa encoder (post-LN) or GPT-2 decoder (pre-LN)"},
@@ -111,7 +112,9 @@ static pst_err set_value(pst_config *cfg, const key_def *k, const char *value, c
       return PST_OK;
     }
     case K_U64: {
-      if (value[0] == '-')
+      const char *nb = value;
+      while (*nb == ' ' || *nb == '\t') nb++;
+      if (nb[0] == '-')
         PST_ERR(PST_ERR_CONFIG, "%s: %s.%s = '%s' must be a non-negative integer", where, k->section, k->key, value);
       unsigned long long v = strtoull(value, &end, 10);
       if (errno || end == value || *end)
@@ -140,8 +143,13 @@ static pst_err set_value(pst_config *cfg, const key_def *k, const char *value, c
       /* fall through: stored like a string */
       __attribute__((fallthrough));
     case K_STR:
+      if (strpbrk(value, "\n\r"))
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s contains a line break", where, k->section, k->key);
       if (strlen(value) >= k->size)
         PST_ERR(PST_ERR_CONFIG, "%s: %s.%s is longer than %zu characters", where, k->section, k->key, k->size - 1);
+      if (strlen(k->key) + 3 + strlen(value) > PST_INI_MAX_LINE - 1) /* "key = value" must re-load */
+        PST_ERR(PST_ERR_CONFIG, "%s: %s.%s is longer than %zu characters (INI line limit)", where, k->section,
+                k->key, (size_t)PST_INI_MAX_LINE - 4 - strlen(k->key));
       memcpy(field, value, strlen(value) + 1);
       return PST_OK;
   }
@@ -159,11 +167,26 @@ void pst_config_defaults(pst_config *cfg) {
 typedef struct {
   pst_config *cfg;
   pst_err rc;
-  char msg[1024]; /* first error, without the line number (inih reports that) */
+  char msg[1024]; /* first error, without the line number */
+  FILE *f;
+  int line, err_line, too_long;
 } ini_ctx;
 
-/* inih callback: the build of inih in Debian passes no line number, so the message is kept
- * here and ini_parse_file's return value (line of the first error) is added afterwards. */
+/* inih reader: counts physical lines and refuses lines inih would split */
+static char *read_ini_line(char *str, int num, void *stream) {
+  ini_ctx *ctx = stream;
+  if (ctx->too_long || !fgets(str, num, ctx->f)) return NULL;
+  ctx->line++;
+  size_t n = strlen(str);
+  if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+    int c = getc(ctx->f);
+    if (c != '\n' && c != EOF) { ctx->too_long = 1; return NULL; }
+  }
+  return str;
+}
+
+/* inih callback: Debian's inih passes no line number, so the message is kept here with the
+ * line counted by read_ini_line and reported by pst_config_load. */
 static int on_ini_key(void *user, const char *section, const char *name, const char *value) {
   ini_ctx *ctx = user;
   if (ctx->rc) return 0;
@@ -176,8 +199,10 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
     else
       snprintf(ctx->msg, sizeof ctx->msg, "unknown key '%s' in [%s] (see `pst train --help` for the keys)", name, section);
     ctx->rc = PST_ERR_CONFIG;
+    ctx->err_line = ctx->line;
     return 0;
   }
+  ctx->err_line = ctx->line;
   ctx->rc = set_value(ctx->cfg, k, value, "");
   if (ctx->rc) {
     snprintf(ctx->msg, sizeof ctx->msg, "%s", pst_err_message() + 2); /* drop the empty "where: " */
@@ -189,10 +214,11 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 pst_err pst_config_load(pst_config *cfg, const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) PST_ERR(PST_ERR_IO, "cannot open config '%s': %s", path, strerror(errno));
-  ini_ctx ctx = {cfg, PST_OK, ""};
-  int line = ini_parse_file(f, on_ini_key, &ctx);
+  ini_ctx ctx = {cfg, PST_OK, "", f, 0, 0, 0};
+  int line = ini_parse_stream(read_ini_line, &ctx, on_ini_key, &ctx);
   fclose(f);
-  if (ctx.rc) PST_ERR(ctx.rc, "%s:%d: %s", path, line, ctx.msg);
+  if (ctx.too_long) PST_ERR(PST_ERR_CONFIG, "%s:%d: line longer than %d characters", path, ctx.line, PST_INI_MAX_LINE - 1);
+  if (ctx.rc && !(line && line < ctx.err_line)) PST_ERR(ctx.rc, "%s:%d: %s", path, ctx.err_line, ctx.msg);
   if (line != 0) PST_ERR(PST_ERR_CONFIG, "%s:%d: syntax error (expected [section] or key = value)", path, line);
   /* relative paths in the file resolve against the file's directory */
   const char *slash = strrchr(path, '/');

@@ -1,5 +1,6 @@
 /* idsfile.c — reader of the token-id data format (see data.h), batching and shuffling. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,14 @@ static pst_err grow(void **p, long *cap, long need, size_t sz, const char *what)
   return PST_OK;
 }
 
+/* Resize *p to count elements of size sz (keeps *p on failure, so nothing leaks). */
+static pst_err resize(void **p, long count, size_t sz, const char *what) {
+  void *q = realloc(*p, (size_t)count * sz);
+  if (!q) PST_ERR(PST_ERR_MEM, "out of memory reading %s", what);
+  *p = q;
+  return PST_OK;
+}
+
 static pst_err parse_line(pst_dataset *d, char *line, const char *path, long lineno, pst_task task, int vocab,
                           int num_labels, long *cap_ex, long *cap_ids) {
   char *ids = line, *end;
@@ -42,15 +51,13 @@ static pst_err parse_line(pst_dataset *d, char *line, const char *path, long lin
       long v = strtol(line, &end, 10);
       if (errno || end == line || *end || v < 0 || v >= num_labels)
         PST_ERR(PST_ERR_FORMAT, "%s:%ld: label '%s' is not an integer in [0, %d)", path, lineno, line, num_labels);
-      d->label = realloc(d->label, (size_t)(*cap_ex) * sizeof(int32_t));
-      if (!d->label) PST_ERR(PST_ERR_MEM, "out of memory reading %s", path);
+      PST_CHECK(resize((void **)&d->label, *cap_ex, sizeof(int32_t), path));
       d->label[n] = (int32_t)v;
     } else {
       float v = strtof(line, &end);
-      if (errno || end == line || *end || v != v)
-        PST_ERR(PST_ERR_FORMAT, "%s:%ld: target '%s' is not a number", path, lineno, line);
-      d->label_f = realloc(d->label_f, (size_t)(*cap_ex) * sizeof(float));
-      if (!d->label_f) PST_ERR(PST_ERR_MEM, "out of memory reading %s", path);
+      if (errno || end == line || *end || !isfinite(v))
+        PST_ERR(PST_ERR_FORMAT, "%s:%ld: target '%s' is not a finite number", path, lineno, line);
+      PST_CHECK(resize((void **)&d->label_f, *cap_ex, sizeof(float), path));
       d->label_f[n] = v;
     }
   }
@@ -83,7 +90,7 @@ pst_err pst_dataset_load(pst_dataset *d, const char *path, pst_task task, int vo
   while ((len = getline(&line, &cap, f)) >= 0) {
     lineno++;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-    if (len == 0 || line[0] == '#') continue;
+    if ((size_t)len == strspn(line, " \t") || line[0] == '#') continue; /* blank or comment */
     if (strlen(line) != (size_t)len) {
       pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s:%ld: NUL byte in line", path, lineno);
       rc = PST_ERR_FORMAT;
@@ -152,18 +159,19 @@ void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long 
     memset(am, 0, (size_t)T);
     long idx = first + r < count ? order[first + r] : -1;
     int len = 1;
+    long full = 0; /* the example's length before truncation */
     if (idx >= 0) {
-      long n = d->start[idx + 1] - d->start[idx];
-      len = n < T ? (int)n : T;
+      full = d->start[idx + 1] - d->start[idx];
+      len = full < T ? (int)full : T;
       memcpy(ids, d->ids + d->start[idx], (size_t)len * sizeof(int32_t));
     }
     memset(am, 1, (size_t)len);
     if (task == PST_TASK_CLASSIFY) b->labels[r] = idx >= 0 ? d->label[idx] : 0;
     if (task == PST_TASK_REGRESS) b->labels_f[r] = idx >= 0 ? d->label_f[idx] : 0.f;
     if (task == PST_TASK_LM) {
-      for (int t = 0; t < T; t++) {
-        int has_next = idx >= 0 && t + 1 < len;
-        b->targets[(long)r * T + t] = has_next ? ids[t + 1] : 0;
+      for (int t = 0; t < T; t++) { /* a truncated example still predicts its token T */
+        int has_next = idx >= 0 && t < len && t + 1 < full;
+        b->targets[(long)r * T + t] = has_next ? d->ids[d->start[idx] + t + 1] : 0;
         b->loss_mask[(long)r * T + t] = has_next ? 1.f : 0.f;
       }
     }

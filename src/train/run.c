@@ -136,7 +136,7 @@ static pst_err run(const pst_config *cfg, run_state *s) {
 
   long epoch = 0, cursor = 0;
   pst_shuffle(s->order, s->train.n, cfg->seed, epoch);
-  double t0 = pst_now(), last_log = t0;
+  double t0 = pst_now(), last_log = t0, loss_since_log = 0;
   long last_step = 0;
   while (s->tr.step < total && !stop_requested) {
     for (int i = 0; i < accum; i++) {
@@ -149,6 +149,7 @@ static pst_err run(const pst_config *cfg, run_state *s) {
     }
     double loss;
     PST_CHECK(pst_trainer_step(&s->tr, s->micro, accum, &loss));
+    loss_since_log += loss;
     double now = pst_now();
     pst_model_nnz(s->model, &kept, &all);
     double achieved = 1.0 - (double)kept / (double)all;
@@ -159,8 +160,10 @@ static pst_err run(const pst_config *cfg, run_state *s) {
       double tps = (double)(s->tr.step - last_step) * B * T * accum / (now - last_log);
       char eta[32];
       format_eta(eta, sizeof eta, (now - t0) / (double)s->tr.step * (double)(total - s->tr.step));
-      pst_log(1, "step %ld/%ld | loss %.4f | lr %.2e | sparsity %.3f | %.0f tok/s | ETA %s\n", s->tr.step, total, loss,
-              s->tr.lr, achieved, tps, eta);
+      /* loss: mean over the steps since the previous line */
+      pst_log(1, "step %ld/%ld | loss %.4f | lr %.2e | sparsity %.3f | %.0f tok/s | ETA %s\n", s->tr.step, total,
+              loss_since_log / (double)(s->tr.step - last_step), s->tr.lr, achieved, tps, eta);
+      loss_since_log = 0;
       last_log = now;
       last_step = s->tr.step;
     }
