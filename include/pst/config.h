@@ -1,0 +1,65 @@
+/* config.h — the run configuration: INI file (inih) plus "section.key=value" overrides.
+ *
+ * One table (src/core/config.c) lists every key with its type, default, range or allowed
+ * values and a help line; parsing, validation, --help and the resolved-config dump all read
+ * that table, so a key is declared exactly once. Unknown keys and bad values are errors
+ * that name the file, line and key and list what is allowed. */
+#ifndef PST_CONFIG_H
+#define PST_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pst/core.h"
+
+#define PST_PATH_MAX 1024
+
+typedef struct pst_config {
+  /* [model] */
+  char arch[16];            /* bert | gpt2 */
+  int hidden, layers, heads, ffn, vocab, max_positions, type_vocab;
+  double ln_eps;            /* 0 = the architecture's default (bert 1e-12, gpt2 1e-5) */
+  char activation[16];      /* auto | gelu_erf | gelu_tanh */
+  int num_labels;           /* bert head: 1 = regression (MSE), >= 2 classification */
+  char weights[PST_PATH_MAX]; /* safetensors with frozen (and optionally trainable) tensors; empty = random */
+  int train_head;
+  double init_std;          /* std of random frozen weights when weights is empty */
+  /* [pst] */
+  char method[16];          /* pst | dense | lora | magnitude | movement | soft-movement */
+  int r1, r2;
+  double alpha1, alpha2, beta;
+  double sparsity_init, sparsity_final, warmup_frac, cooldown_frac;
+  double threshold;         /* soft-movement: keep where S > threshold */
+  int detach_magnitude;
+  /* [optim] */
+  double lr, weight_decay, beta1, beta2, eps, max_grad_norm, label_smoothing;
+  int warmup_steps, grad_accum;
+  /* [train] */
+  long steps;               /* optimizer steps; 0 = epochs * batches per epoch */
+  int epochs, batch_size, seq_len, log_every, threads;
+  uint64_t seed;
+  char run_dir[PST_PATH_MAX];
+  /* [data] */
+  char task[16];            /* classify | regress | lm */
+  char train_path[PST_PATH_MAX];
+  char dev_path[PST_PATH_MAX];
+  /* not a key: directory of the config file; relative paths resolve against it */
+  char base_dir[PST_PATH_MAX];
+} pst_config;
+
+/* Fill every field with its default. */
+void pst_config_defaults(pst_config *cfg);
+/* Read an INI file over the current values (errors name path:line and the key). */
+pst_err pst_config_load(pst_config *cfg, const char *path);
+/* Apply one "section.key=value" override (errors name the argument). */
+pst_err pst_config_set(pst_config *cfg, const char *assignment);
+/* Cross-field checks (e.g. hidden divisible by heads) and arch-dependent defaults. */
+pst_err pst_config_finalize(pst_config *cfg);
+/* Write the resolved configuration as INI text (every key, current values). */
+void pst_config_write(const pst_config *cfg, FILE *f);
+/* Print the key table (section, key, default, allowed values, help) for --help. */
+void pst_config_help(FILE *f);
+/* Resolve a path from the config against base_dir into out (absolute paths unchanged). */
+void pst_config_path(const pst_config *cfg, const char *path, char *out, size_t outsz);
+
+#endif
