@@ -1,6 +1,7 @@
 #!/bin/sh
 # quickstart.sh — set up, build and run pst on a fresh Debian 12 machine.
-#   ./quickstart.sh check   install what is missing, build, run the test suite (make check)
+#   ./quickstart.sh check   install what is missing, build, run the test suite (make check, then
+#                           make check-valgrind when valgrind is installed)
 #   ./quickstart.sh demo    install what is missing, build, train the demo (inputs/demo.ini)
 #   ./quickstart.sh build   install what is missing and build only
 # Packages are installed with apt-get when run as root; otherwise the missing ones are listed.
@@ -11,7 +12,7 @@ case "$mode" in check|demo|build) ;; *) echo "usage: $0 check|demo|build" >&2; e
 
 PKGS="build-essential autoconf automake libtool autoconf-archive pkg-config openmpi-bin libopenmpi-dev
 libopenblas-openmp-dev libhdf5-openmpi-dev libscalapack-openmpi-dev libjansson-dev libinih-dev libutf8proc-dev
-libcmocka-dev python3 python3-torch python3-numpy"
+libcmocka-dev python3 python3-torch python3-numpy valgrind"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -40,7 +41,9 @@ make -j"$jobs"
 
 case "$mode" in
   check)
-    make -j"$jobs" check || { cat test-suite.log 2>/dev/null | tail -n 80; exit 1; } ;;
+    make -j"$jobs" check || { cat test-suite.log 2>/dev/null | tail -n 80; exit 1; }
+    # memcheck pass over the unit tests, fuzz replay and one parity case (tests/valgrind.sh)
+    if command -v valgrind >/dev/null 2>&1; then make check-valgrind; fi ;;
   demo)
     ./pst train -c inputs/demo.ini ;;
   build) ;;

@@ -46,11 +46,14 @@ typedef struct {
   uint8_t *mask;                          /* [m*n], NULL when the method has no mask */
 } pst_linear;
 
-/* Scratch shared by all layers: three buffers of max(m*n) floats, plus a ones vector. */
+/* Scratch shared by all layers: two m x n buffers (the effective weight or the score, and G),
+ * per-thread row buffers [nthreads][2][max_dim] and per-thread column partial sums
+ * [nthreads][2 max_rank + 1][max_dim] for the fused backward. */
 typedef struct {
-  float *w1, *w2, *w3;
-  float *ones;   /* [max(m,n)] = 1 */
-  long cap, ones_cap;
+  float *w1, *w2;
+  float *rows, *partial;
+  long cap, max_dim;
+  int max_rank, nthreads;
 } pst_linear_scratch;
 
 /* Register this layer's tensors under "<prefix>.w", "<prefix>.b", "<prefix>.U", ...:
@@ -59,7 +62,9 @@ pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char 
                             pst_params *frozen, pst_params *train);
 /* Initial values of trainables not loaded from a file: U, A ~ N(0,1); V, B, R, C, S = 0. */
 void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_t seed, const char *prefix);
-pst_err pst_linear_scratch_alloc(pst_linear_scratch *s, long max_mn, long max_dim);
+/* max_mn: largest m*n; max_dim: largest m or n; max_rank: max(r1, r2). Sized for the
+ * current omp_get_max_threads(); the layer ops use at most that many threads. */
+pst_err pst_linear_scratch_alloc(pst_linear_scratch *s, long max_mn, long max_dim, int max_rank);
 void pst_linear_scratch_free(pst_linear_scratch *s);
 
 /* Recompute the mask for sparsity s from the current tensors (once per optimizer step). */

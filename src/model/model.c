@@ -169,7 +169,7 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T) {
       }
   }
   long max_mn = (long)m->C * (m->F > m->C ? m->F : m->C);
-  TRY(pst_linear_scratch_alloc(&m->scratch, max_mn, m->F > m->C ? m->F : m->C));
+  TRY(pst_linear_scratch_alloc(&m->scratch, max_mn, m->F > m->C ? m->F : m->C, cfg->r1 > cfg->r2 ? cfg->r1 : cfg->r2));
   TRY(alloc_activations(m));
   for (int l = 0; l < cfg->layers; l++)
     for (int j = 0; j < LIN_COUNT; j++)

@@ -1,10 +1,18 @@
 /* linear.c — forward, backward and mask update of the sparsified linear layer (linear.h).
- * Float operations follow the reference's order (W0 + beta*(U@V); (|W'| + alpha1*(A@B)) +
- * alpha2*(R_i + C_j)) so that masks agree bit for bit with PyTorch. */
+ *
+ * Speed: a PST layer's extra work is element-wise over its m x n weight (W', S, the factor
+ * gradients), so it is memory-bound. Every such pass here is one fused sweep over the rows:
+ * W'[i,:] = W0[i,:] + beta U[i,:] V is rebuilt in a per-thread row buffer (V stays in cache)
+ * instead of being stored, and the factor gradients are accumulated from that row while it
+ * is in L1 (dot products for dA, dU, dR; per-thread column partials for dB, dV, dC). The
+ * large products (y = x Wm^T, dx = dy Wm, G = dy^T x) go to sgemm.
+ * Float order follows the reference where it decides masks: S = (|W'| + alpha1 (A B)) +
+ * alpha2 (R_i + C_j), with W' = W0 + beta (U V). */
 #include "pst/linear.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,62 +58,99 @@ void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_
   /* V, B, R, C, S stay zero (the buffer is zero-initialised) */
 }
 
-pst_err pst_linear_scratch_alloc(pst_linear_scratch *s, long max_mn, long max_dim) {
+pst_err pst_linear_scratch_alloc(pst_linear_scratch *s, long max_mn, long max_dim, int max_rank) {
   memset(s, 0, sizeof *s);
+  s->nthreads = omp_get_max_threads();
+  s->cap = max_mn;
+  s->max_dim = max_dim;
+  s->max_rank = max_rank;
   PST_CHECK(pst_calloc((void **)&s->w1, (size_t)max_mn, sizeof(float), "layer scratch"));
   PST_CHECK(pst_calloc((void **)&s->w2, (size_t)max_mn, sizeof(float), "layer scratch"));
-  PST_CHECK(pst_calloc((void **)&s->w3, (size_t)max_mn, sizeof(float), "layer scratch"));
-  PST_CHECK(pst_calloc((void **)&s->ones, (size_t)max_dim, sizeof(float), "layer scratch"));
-  for (long i = 0; i < max_dim; i++) s->ones[i] = 1.f;
-  s->cap = max_mn;
-  s->ones_cap = max_dim;
+  PST_CHECK(pst_calloc((void **)&s->rows, (size_t)s->nthreads * 2 * max_dim, sizeof(float), "layer scratch"));
+  PST_CHECK(pst_calloc((void **)&s->partial, (size_t)s->nthreads * (2 * max_rank + 1) * max_dim, sizeof(float),
+                       "layer scratch"));
   return PST_OK;
 }
 
 void pst_linear_scratch_free(pst_linear_scratch *s) {
   pst_free(s->w1);
   pst_free(s->w2);
-  pst_free(s->w3);
-  pst_free(s->ones);
+  pst_free(s->rows);
+  pst_free(s->partial);
   memset(s, 0, sizeof *s);
 }
 
-/* W' into dst (returns dst), or W0 itself when there is no low-rank update. [m,n] */
-static const float *form_wprime(const pst_linear *L, const pst_linear_opts *o, float *dst) {
-  if (!o->method->lowrank_w) return L->W0;
-  long mn = (long)L->m * L->n;
-  memcpy(dst, L->W0, (size_t)mn * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->m, L->n, o->r2, o->beta, L->U, o->r2, L->V, L->n,
-              1.0f, dst, L->n);
-  return dst;
+/* ---- row kernels (n = row length; vectorised loops, no reassociation except omp simd dots) */
+
+/* acc[j] = sum_k a[k] X[k,j] for k < r (X row-major [r,n]), summed in k order. */
+static void small_product_row(float *restrict acc, const float *restrict a, const float *restrict X, int r, int n) {
+  memset(acc, 0, (size_t)n * sizeof(float));
+  for (int k = 0; k < r; k++) {
+    const float ak = a[k];
+    const float *restrict x = X + (long)k * n;
+#pragma omp simd
+    for (int j = 0; j < n; j++) acc[j] += ak * x[j];
+  }
+}
+
+/* row[j] = W'[i,j] = W0[i,j] + beta (U V)[i,j] */
+static void wprime_row(float *restrict row, const pst_linear *L, const pst_linear_opts *o, int i) {
+  const int n = L->n;
+  const float *restrict w0 = L->W0 + (long)i * n;
+  small_product_row(row, L->U + (long)i * o->r2, L->V, o->r2, n);
+  const float beta = o->beta;
+#pragma omp simd
+  for (int j = 0; j < n; j++) row[j] = w0[j] + beta * row[j];
+}
+
+static float dot(const float *restrict a, const float *restrict b, int n) {
+  float s = 0.f;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < n; j++) s += a[j] * b[j];
+  return s;
+}
+
+/* y[j] += a x[j] */
+static void axpy(float *restrict y, float a, const float *restrict x, int n) {
+#pragma omp simd
+  for (int j = 0; j < n; j++) y[j] += a * x[j];
+}
+
+static int nthreads_for(const pst_linear_scratch *s) {
+  int t = omp_get_max_threads();
+  return t < s->nthreads ? t : s->nthreads;
 }
 
 pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double sparsity, pst_linear_scratch *s) {
   const pst_method *me = o->method;
   if (me->mask == PST_MASK_NONE) return PST_OK;
-  long mn = (long)L->m * L->n;
+  const long mn = (long)L->m * L->n;
   const float *score;
   if (me->score_full) {
     score = L->S;
   } else {
-    const float *wp = form_wprime(L, o, s->w1);
-    float *S = s->w2;
+    /* S = (|W0 + beta UV| + alpha1 A B) + alpha2 (R_i + C_j), row by row */
     const int m = L->m, n = L->n;
-    if (me->score_lowrank) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, o->r1, o->alpha1, L->A, o->r1, L->B, n, 0.0f,
-                  S, n);
-      const float a2 = o->alpha2;
-#pragma omp parallel for schedule(static)
+    float *S = s->w1;
+    const float a1 = o->alpha1, a2 = o->alpha2;
+#pragma omp parallel num_threads(nthreads_for(s))
+    {
+      float *ab = s->rows + (size_t)omp_get_thread_num() * 2 * s->max_dim;
+#pragma omp for schedule(static)
       for (int i = 0; i < m; i++) {
-        const float r = L->R[i];
-        for (int j = 0; j < n; j++) {
-          long ij = (long)i * n + j;
-          S[ij] = (fabsf(wp[ij]) + S[ij]) + a2 * (r + L->C[j]);
+        float *row = S + (long)i * n;
+        wprime_row(row, L, o, i);
+        if (me->score_lowrank) {
+          small_product_row(ab, L->A + (long)i * o->r1, L->B, o->r1, n);
+          const float r = L->R[i];
+          const float *restrict C = L->C;
+#pragma omp simd
+          for (int j = 0; j < n; j++) row[j] = (fabsf(row[j]) + a1 * ab[j]) + a2 * (r + C[j]);
+        } else {
+#pragma omp simd
+          for (int j = 0; j < n; j++) row[j] = fabsf(row[j]);
         }
       }
-    } else {
-#pragma omp parallel for schedule(static)
-      for (long ij = 0; ij < mn; ij++) S[ij] = fabsf(wp[ij]);
     }
     score = S;
   }
@@ -123,70 +168,112 @@ pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double s
   return PST_OK;
 }
 
-/* M ⊙ W' into dst (in place allowed); returns the effective weight. */
-static const float *apply_mask(const pst_linear *L, const float *wp, float *dst) {
-  if (!L->mask) return wp;
-  long mn = (long)L->m * L->n;
+/* The effective weight M ⊙ W' [m,n] into s->w1, or W0 itself for dense. */
+static const float *effective_weight(const pst_linear *L, const pst_linear_opts *o, pst_linear_scratch *s) {
+  if (!o->method->lowrank_w) return L->W0;
+  const int m = L->m, n = L->n;
+  float *W = s->w1;
   const uint8_t *M = L->mask;
-#pragma omp parallel for schedule(static)
-  for (long ij = 0; ij < mn; ij++) dst[ij] = M[ij] ? wp[ij] : 0.0f;
-  return dst;
+#pragma omp parallel for schedule(static) num_threads(nthreads_for(s))
+  for (int i = 0; i < m; i++) {
+    float *row = W + (long)i * n;
+    wprime_row(row, L, o, i);
+    if (M) {
+      const uint8_t *restrict mr = M + (long)i * n;
+#pragma omp simd
+      for (int j = 0; j < n; j++) row[j] = mr[j] ? row[j] : 0.0f;
+    }
+  }
+  return W;
 }
 
 void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *out, const float *inp, int N,
                         pst_linear_scratch *s) {
-  const float *w = apply_mask(L, form_wprime(L, o, s->w1), s->w1);
+  const float *w = effective_weight(L, o, s);
   const int m = L->m, n = L->n;
 #pragma omp parallel for schedule(static)
   for (int t = 0; t < N; t++) memcpy(out + (long)t * m, L->bias, (size_t)m * sizeof(float));
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m, n, 1.0f, inp, n, w, n, 1.0f, out, m);
 }
 
+/* The factor gradients from G [m,n], one fused sweep over the rows (see the file comment):
+ *   P = G ⊙ W' (dL/dS), dW' = G ⊙ M [+ P ⊙ sign(W')]   (no mask: dW' = G)
+ *   dA += alpha1 P B^T, dB += alpha1 A^T P, dR += alpha2 P 1, dC += alpha2 P^T 1, dS += P,
+ *   dU += beta dW' V^T, dV += beta U^T dW'. */
+static void factor_gradients(pst_linear *L, const pst_linear_opts *o, const float *G, pst_linear_scratch *s) {
+  const pst_method *me = o->method;
+  const int m = L->m, n = L->n, r1 = o->r1, r2 = o->r2;
+  const int masked = me->mask != PST_MASK_NONE, lowrank_s = me->score_lowrank;
+  const int through_abs = me->score_abs && !o->detach_magnitude;
+  const int nt = nthreads_for(s);
+  const long part = (long)(2 * s->max_rank + 1) * n; /* per thread: dV [r2,n], dB [r1,n], dC [n] */
+  memset(s->partial, 0, (size_t)nt * part * sizeof(float));
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    float *prow = s->rows + (size_t)tid * 2 * s->max_dim, *drow = prow + s->max_dim;
+    float *pdV = s->partial + (size_t)tid * part, *pdB = pdV + (long)r2 * n, *pdC = pdB + (long)r1 * n;
+#pragma omp for schedule(static)
+    for (int i = 0; i < m; i++) {
+      const float *restrict g = G + (long)i * n;
+      const float *d = g; /* dW' row */
+      if (masked) {
+        wprime_row(prow, L, o, i); /* prow: W' row, then P row */
+        const uint8_t *restrict mr = L->mask + (long)i * n;
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+          float w = prow[j], p = g[j] * w;
+          float dj = mr[j] ? g[j] : 0.0f;
+          if (through_abs) dj += w > 0.0f ? p : (w < 0.0f ? -p : 0.0f);
+          prow[j] = p;
+          drow[j] = dj;
+        }
+        d = drow;
+        if (lowrank_s) {
+          float rs = 0.f;
+#pragma omp simd reduction(+ : rs)
+          for (int j = 0; j < n; j++) rs += prow[j];
+          L->dR[i] += o->alpha2 * rs;
+          axpy(pdC, 1.0f, prow, n);
+          for (int k = 0; k < r1; k++) {
+            L->dA[(long)i * r1 + k] += o->alpha1 * dot(prow, L->B + (long)k * n, n);
+            axpy(pdB + (long)k * n, L->A[(long)i * r1 + k], prow, n);
+          }
+        }
+        if (me->score_full) axpy(L->dS + (long)i * n, 1.0f, prow, n);
+      }
+      for (int k = 0; k < r2; k++) {
+        L->dU[(long)i * r2 + k] += o->beta * dot(d, L->V + (long)k * n, n);
+        axpy(pdV + (long)k * n, L->U[(long)i * r2 + k], d, n);
+      }
+    }
+  }
+  /* reduce the per-thread column partials (thread order fixed: deterministic) */
+  for (int t = 0; t < nt; t++) {
+    const float *pdV = s->partial + (size_t)t * part, *pdB = pdV + (long)r2 * n, *pdC = pdB + (long)r1 * n;
+    axpy(L->dV, o->beta, pdV, r2 * n);
+    if (masked && lowrank_s) {
+      axpy(L->dB, o->alpha1, pdB, r1 * n);
+      axpy(L->dC, o->alpha2, pdC, n);
+    }
+  }
+}
+
 void pst_linear_backward(pst_linear *L, const pst_linear_opts *o, float *dinp, const float *dout,
                          const float *inp, int N, pst_linear_scratch *s) {
-  const pst_method *me = o->method;
   const int m = L->m, n = L->n;
-  const long mn = (long)m * n;
-  const float *wp = form_wprime(L, o, s->w1);
-  if (dinp) {
-    const float *w = apply_mask(L, wp, s->w2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n, m, 1.0f, dout, m, w, n, 1.0f, dinp, n);
-  }
-  /* G = dout^T inp  [m,n] */
-  float *G = s->w3;
-  if (me->train_w) { /* dense: dW += G directly */
+  if (o->method->train_w) { /* dense: dinp += dout W; dW += dout^T inp */
+    if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n, m, 1.0f, dout, m, L->W0, n, 1.0f, dinp, n);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, N, 1.0f, dout, m, inp, n, 1.0f, L->dW0, n);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, N, 1.0f, dout, m, inp, n, 0.0f, G, n);
-  if (me->mask != PST_MASK_NONE) {
-    /* P = G ⊙ W' (= dL/dS, straight-through) into w2; dW' = G ⊙ M [+ P ⊙ sign(W')] into G */
-    float *P = s->w2;
-    const uint8_t *M = L->mask;
-    const int through_abs = me->score_abs && !o->detach_magnitude;
-#pragma omp parallel for schedule(static)
-    for (long ij = 0; ij < mn; ij++) {
-      float g = G[ij], w = wp[ij];
-      float p = g * w;
-      float d = M[ij] ? g : 0.0f;
-      if (through_abs) d += w > 0.0f ? p : (w < 0.0f ? -p : 0.0f);
-      P[ij] = p;
-      G[ij] = d;
-    }
-    if (me->score_lowrank) {
-      /* dA += alpha1 P B^T [m,r1]; dB += alpha1 A^T P [r1,n]; dR += alpha2 P 1; dC += alpha2 P^T 1 */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, o->r1, n, o->alpha1, P, n, L->B, n, 1.0f, L->dA,
-                  o->r1);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o->r1, n, m, o->alpha1, L->A, o->r1, P, n, 1.0f, L->dB,
-                  n);
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, o->alpha2, P, n, s->ones, 1, 1.0f, L->dR, 1);
-      cblas_sgemv(CblasRowMajor, CblasTrans, m, n, o->alpha2, P, n, s->ones, 1, 1.0f, L->dC, 1);
-    }
-    if (me->score_full) cblas_saxpy((int)mn, 1.0f, P, 1, L->dS, 1);
+  if (dinp) {
+    const float *w = effective_weight(L, o, s);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n, m, 1.0f, dout, m, w, n, 1.0f, dinp, n);
   }
-  /* dU += beta dW' V^T [m,r2]; dV += beta U^T dW' [r2,n] */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, o->r2, n, o->beta, G, n, L->V, n, 1.0f, L->dU, o->r2);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o->r2, n, m, o->beta, L->U, o->r2, G, n, 1.0f, L->dV, n);
+  float *G = s->w2; /* G = dout^T inp [m,n] */
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, N, 1.0f, dout, m, inp, n, 0.0f, G, n);
+  factor_gradients(L, o, G, s);
 }
 
 long pst_linear_nnz(const pst_linear *L) {

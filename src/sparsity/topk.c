@@ -2,7 +2,8 @@
  *
  * score[numel] -> threshold (key_thr, index_cut) in O(numel):
  *   pass 1: histogram of the high 16 bits of every key (per-thread, merged);
- *   pass 2: gather the elements of the boundary bucket (in index order) into a short list;
+ *   pass 2: gather the elements of the boundary bucket into a short list, in index order (each
+ *           thread's offset comes from the counts in its own histogram);
  *   then a histogram of the low 16 bits over that list only;
  *   ties at the final key: the lowest indices win (the want-th equal element = index_cut). */
 #include "pst/sparsity.h"
@@ -43,7 +44,7 @@ static int find_bucket(const uint32_t *hist, long want, long *above) {
 pst_err pst_topk_select(pst_topk_threshold *thr, const float *score, long numel, long keep) {
   if (keep < 0 || keep > numel) PST_ERR(PST_ERR_ARG, "top-k: keep = %ld outside [0, %ld]", keep, numel);
   const int nthreads = omp_get_max_threads();
-  uint32_t *hist = calloc((size_t)nthreads * NBINS, sizeof(uint32_t));
+  uint32_t *hist = calloc((size_t)(nthreads + 1) * NBINS, sizeof(uint32_t)); /* + totals */
   long *cand_count = calloc((size_t)nthreads + 1, sizeof(long));
   if (!hist || !cand_count) { free(hist); free(cand_count); PST_ERR(PST_ERR_MEM, "top-k: out of memory"); }
   if (numel > (long)UINT32_MAX) { free(hist); free(cand_count); PST_ERR(PST_ERR_ARG, "top-k: %ld scores exceed 2^32", numel); }
@@ -73,24 +74,23 @@ pst_err pst_topk_select(pst_topk_threshold *thr, const float *score, long numel,
 #pragma omp single
     {
       if (nan_at < 0 && keep > 0) {
-        for (int t = 1; t < nt; t++)
-          for (int b = 0; b < NBINS; b++) hist[b] += hist[(size_t)t * NBINS + b];
-        b1 = find_bucket(hist, keep, &above);
+        uint32_t *total = hist + (size_t)nt * NBINS; /* the per-thread histograms stay intact */
+        for (int b = 0; b < NBINS; b++) {
+          uint32_t c = 0;
+          for (int t = 0; t < nt; t++) c += hist[(size_t)t * NBINS + b];
+          total[b] = c;
+        }
+        b1 = find_bucket(total, keep, &above);
         want = keep - above;
-        n = hist[b1];
+        n = total[b1];
+        for (int t = 0; t < nt; t++) cand_count[t + 1] = cand_count[t] + hist[(size_t)t * NBINS + b1];
         ckey = malloc((size_t)(n ? n : 1) * sizeof *ckey);
         cidx = malloc((size_t)(n ? n : 1) * sizeof *cidx);
         if (!ckey || !cidx) rc = PST_ERR_MEM;
       }
     } /* implicit barrier */
     if (nan_at < 0 && keep > 0 && !rc) {
-      /* count this thread's candidates, then write them at its offset: index order kept */
-      long c = 0;
-      for (long i = lo; i < hi; i++) c += (long)(pst_score_key(score[i]) >> DIGIT) == b1;
-      cand_count[tid + 1] = c;
-#pragma omp barrier
-#pragma omp single
-      for (int t = 0; t < nt; t++) cand_count[t + 1] += cand_count[t];
+      /* this thread's candidates go to its offset (its count is in its histogram): index order */
       long w = cand_count[tid];
       for (long i = lo; i < hi; i++) {
         uint32_t k = pst_score_key(score[i]);

@@ -120,7 +120,7 @@ static void fx_build(fixture *f, const char *method, int detach, float threshold
   if (f->L.S) fill(f->L.S, MN);
   fill(f->x, NTOK * NN);
   fill(f->dout, NTOK * M);
-  assert_int_equal(pst_linear_scratch_alloc(&f->s, MN, NN > M ? NN : M), PST_OK);
+  assert_int_equal(pst_linear_scratch_alloc(&f->s, MN, NN > M ? NN : M, R1 > R2 ? R1 : R2), PST_OK);
 }
 
 static void fx_free(fixture *f) {
