@@ -80,10 +80,18 @@ void pst_linear_scratch_free(pst_linear_scratch *s) {
   memset(s, 0, sizeof *s);
 }
 
-/* ---- row kernels (n = row length; vectorised loops, no reassociation except omp simd dots) */
+/* ---- row kernels (n = row length; vectorised loops, no reassociation except omp simd dots).
+ * Compiled for AVX-512, AVX2 and baseline x86-64, picked at load time (GCC target_clones).
+ * ISO C mode keeps -ffp-contract=off, so no clone fuses a*b+c: element-wise results are the
+ * same on every clone; only the omp simd dot products' summation splits differ. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ROW_KERNEL
+#endif
 
 /* acc[j] = sum_k a[k] X[k,j] for k < r (X row-major [r,n]), summed in k order. */
-static void small_product_row(float *restrict acc, const float *restrict a, const float *restrict X, int r, int n) {
+static inline void small_product_row(float *restrict acc, const float *restrict a, const float *restrict X, int r, int n) {
   memset(acc, 0, (size_t)n * sizeof(float));
   for (int k = 0; k < r; k++) {
     const float ak = a[k];
@@ -94,7 +102,7 @@ static void small_product_row(float *restrict acc, const float *restrict a, cons
 }
 
 /* row[j] = W'[i,j] = W0[i,j] + beta (U V)[i,j] */
-static void wprime_row(float *restrict row, const pst_linear *L, const pst_linear_opts *o, int i) {
+static inline void wprime_row(float *restrict row, const pst_linear *L, const pst_linear_opts *o, int i) {
   const int n = L->n;
   const float *restrict w0 = L->W0 + (long)i * n;
   small_product_row(row, L->U + (long)i * o->r2, L->V, o->r2, n);
@@ -103,7 +111,7 @@ static void wprime_row(float *restrict row, const pst_linear *L, const pst_linea
   for (int j = 0; j < n; j++) row[j] = w0[j] + beta * row[j];
 }
 
-static float dot(const float *restrict a, const float *restrict b, int n) {
+static inline float dot(const float *restrict a, const float *restrict b, int n) {
   float s = 0.f;
 #pragma omp simd reduction(+ : s)
   for (int j = 0; j < n; j++) s += a[j] * b[j];
@@ -111,7 +119,7 @@ static float dot(const float *restrict a, const float *restrict b, int n) {
 }
 
 /* y[j] += a x[j] */
-static void axpy(float *restrict y, float a, const float *restrict x, int n) {
+static inline void axpy(float *restrict y, float a, const float *restrict x, int n) {
 #pragma omp simd
   for (int j = 0; j < n; j++) y[j] += a * x[j];
 }
@@ -119,6 +127,34 @@ static void axpy(float *restrict y, float a, const float *restrict x, int n) {
 static int nthreads_for(const pst_linear_scratch *s) {
   int t = omp_get_max_threads();
   return t < s->nthreads ? t : s->nthreads;
+}
+
+/* Row i of the score: row = (|W'| + alpha1 A B) + alpha2 (R_i + C) or |W'|; ab: [n] buffer. */
+ROW_KERNEL static void score_row(float *restrict row, float *restrict ab, const pst_linear *L,
+                                 const pst_linear_opts *o, int i) {
+  const int n = L->n;
+  wprime_row(row, L, o, i);
+  if (o->method->score_lowrank) {
+    small_product_row(ab, L->A + (long)i * o->r1, L->B, o->r1, n);
+    const float r = L->R[i], a1 = o->alpha1, a2 = o->alpha2;
+    const float *restrict C = L->C;
+#pragma omp simd
+    for (int j = 0; j < n; j++) row[j] = (fabsf(row[j]) + a1 * ab[j]) + a2 * (r + C[j]);
+  } else {
+#pragma omp simd
+    for (int j = 0; j < n; j++) row[j] = fabsf(row[j]);
+  }
+}
+
+/* Row i of the effective weight: row = M ⊙ W' (W' without a mask). */
+ROW_KERNEL static void effective_row(float *restrict row, const pst_linear *L, const pst_linear_opts *o, int i) {
+  const int n = L->n;
+  wprime_row(row, L, o, i);
+  if (L->mask) {
+    const uint8_t *restrict mr = L->mask + (long)i * n;
+#pragma omp simd
+    for (int j = 0; j < n; j++) row[j] = mr[j] ? row[j] : 0.0f;
+  }
 }
 
 pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double sparsity, pst_linear_scratch *s) {
@@ -132,25 +168,11 @@ pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double s
     /* S = (|W0 + beta UV| + alpha1 A B) + alpha2 (R_i + C_j), row by row */
     const int m = L->m, n = L->n;
     float *S = s->w1;
-    const float a1 = o->alpha1, a2 = o->alpha2;
 #pragma omp parallel num_threads(nthreads_for(s))
     {
       float *ab = s->rows + (size_t)omp_get_thread_num() * 2 * s->max_dim;
 #pragma omp for schedule(static)
-      for (int i = 0; i < m; i++) {
-        float *row = S + (long)i * n;
-        wprime_row(row, L, o, i);
-        if (me->score_lowrank) {
-          small_product_row(ab, L->A + (long)i * o->r1, L->B, o->r1, n);
-          const float r = L->R[i];
-          const float *restrict C = L->C;
-#pragma omp simd
-          for (int j = 0; j < n; j++) row[j] = (fabsf(row[j]) + a1 * ab[j]) + a2 * (r + C[j]);
-        } else {
-#pragma omp simd
-          for (int j = 0; j < n; j++) row[j] = fabsf(row[j]);
-        }
-      }
+      for (int i = 0; i < m; i++) score_row(S + (long)i * n, ab, L, o, i);
     }
     score = S;
   }
@@ -173,17 +195,8 @@ static const float *effective_weight(const pst_linear *L, const pst_linear_opts 
   if (!o->method->lowrank_w) return L->W0;
   const int m = L->m, n = L->n;
   float *W = s->w1;
-  const uint8_t *M = L->mask;
 #pragma omp parallel for schedule(static) num_threads(nthreads_for(s))
-  for (int i = 0; i < m; i++) {
-    float *row = W + (long)i * n;
-    wprime_row(row, L, o, i);
-    if (M) {
-      const uint8_t *restrict mr = M + (long)i * n;
-#pragma omp simd
-      for (int j = 0; j < n; j++) row[j] = mr[j] ? row[j] : 0.0f;
-    }
-  }
+  for (int i = 0; i < m; i++) effective_row(W + (long)i * n, L, o, i);
   return W;
 }
 
@@ -196,6 +209,46 @@ void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *ou
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m, n, 1.0f, inp, n, w, n, 1.0f, out, m);
 }
 
+/* One row i of factor_gradients: prow, drow are [n] row buffers; pdV [r2,n], pdB [r1,n],
+ * pdC [n] this thread's column partials. */
+ROW_KERNEL static void factor_row(pst_linear *L, const pst_linear_opts *o, const float *G, int i, float *restrict prow,
+                                  float *restrict drow, float *restrict pdV, float *restrict pdB,
+                                  float *restrict pdC) {
+  const pst_method *me = o->method;
+  const int n = L->n, r1 = o->r1, r2 = o->r2;
+  const float through_abs = me->score_abs && !o->detach_magnitude ? 1.0f : 0.0f;
+  const float *restrict g = G + (long)i * n;
+  const float *d = g; /* dW' row */
+  if (me->mask != PST_MASK_NONE) {
+    wprime_row(prow, L, o, i); /* prow: W' row, then P row */
+    const uint8_t *restrict mr = L->mask + (long)i * n;
+#pragma omp simd
+    for (int j = 0; j < n; j++) { /* branch-free, so it vectorises; every product is exact */
+      const float w = prow[j], p = g[j] * w;
+      const float sign = (float)((w > 0.0f) - (w < 0.0f));
+      drow[j] = (float)mr[j] * g[j] + through_abs * (sign * p);
+      prow[j] = p;
+    }
+    d = drow;
+    if (me->score_lowrank) {
+      float rs = 0.f;
+#pragma omp simd reduction(+ : rs)
+      for (int j = 0; j < n; j++) rs += prow[j];
+      L->dR[i] += o->alpha2 * rs;
+      axpy(pdC, 1.0f, prow, n);
+      for (int k = 0; k < r1; k++) {
+        L->dA[(long)i * r1 + k] += o->alpha1 * dot(prow, L->B + (long)k * n, n);
+        axpy(pdB + (long)k * n, L->A[(long)i * r1 + k], prow, n);
+      }
+    }
+    if (me->score_full) axpy(L->dS + (long)i * n, 1.0f, prow, n);
+  }
+  for (int k = 0; k < r2; k++) {
+    L->dU[(long)i * r2 + k] += o->beta * dot(d, L->V + (long)k * n, n);
+    axpy(pdV + (long)k * n, L->U[(long)i * r2 + k], d, n);
+  }
+}
+
 /* The factor gradients from G [m,n], one fused sweep over the rows (see the file comment):
  *   P = G ⊙ W' (dL/dS), dW' = G ⊙ M [+ P ⊙ sign(W')]   (no mask: dW' = G)
  *   dA += alpha1 P B^T, dB += alpha1 A^T P, dR += alpha2 P 1, dC += alpha2 P^T 1, dS += P,
@@ -204,7 +257,6 @@ static void factor_gradients(pst_linear *L, const pst_linear_opts *o, const floa
   const pst_method *me = o->method;
   const int m = L->m, n = L->n, r1 = o->r1, r2 = o->r2;
   const int masked = me->mask != PST_MASK_NONE, lowrank_s = me->score_lowrank;
-  const int through_abs = me->score_abs && !o->detach_magnitude;
   const int nt = nthreads_for(s);
   const long part = (long)(2 * s->max_rank + 1) * n; /* per thread: dV [r2,n], dB [r1,n], dC [n] */
   memset(s->partial, 0, (size_t)nt * part * sizeof(float));
@@ -214,39 +266,7 @@ static void factor_gradients(pst_linear *L, const pst_linear_opts *o, const floa
     float *prow = s->rows + (size_t)tid * 2 * s->max_dim, *drow = prow + s->max_dim;
     float *pdV = s->partial + (size_t)tid * part, *pdB = pdV + (long)r2 * n, *pdC = pdB + (long)r1 * n;
 #pragma omp for schedule(static)
-    for (int i = 0; i < m; i++) {
-      const float *restrict g = G + (long)i * n;
-      const float *d = g; /* dW' row */
-      if (masked) {
-        wprime_row(prow, L, o, i); /* prow: W' row, then P row */
-        const uint8_t *restrict mr = L->mask + (long)i * n;
-#pragma omp simd
-        for (int j = 0; j < n; j++) {
-          float w = prow[j], p = g[j] * w;
-          float dj = mr[j] ? g[j] : 0.0f;
-          if (through_abs) dj += w > 0.0f ? p : (w < 0.0f ? -p : 0.0f);
-          prow[j] = p;
-          drow[j] = dj;
-        }
-        d = drow;
-        if (lowrank_s) {
-          float rs = 0.f;
-#pragma omp simd reduction(+ : rs)
-          for (int j = 0; j < n; j++) rs += prow[j];
-          L->dR[i] += o->alpha2 * rs;
-          axpy(pdC, 1.0f, prow, n);
-          for (int k = 0; k < r1; k++) {
-            L->dA[(long)i * r1 + k] += o->alpha1 * dot(prow, L->B + (long)k * n, n);
-            axpy(pdB + (long)k * n, L->A[(long)i * r1 + k], prow, n);
-          }
-        }
-        if (me->score_full) axpy(L->dS + (long)i * n, 1.0f, prow, n);
-      }
-      for (int k = 0; k < r2; k++) {
-        L->dU[(long)i * r2 + k] += o->beta * dot(d, L->V + (long)k * n, n);
-        axpy(pdV + (long)k * n, L->U[(long)i * r2 + k], d, n);
-      }
-    }
+    for (int i = 0; i < m; i++) factor_row(L, o, G, i, prow, drow, pdV, pdB, pdC);
   }
   /* reduce the per-thread column partials (thread order fixed: deterministic) */
   for (int t = 0; t < nt; t++) {
