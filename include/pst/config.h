@@ -18,6 +18,7 @@ typedef struct pst_config {
   /* [model] */
   char arch[16];            /* bert | gpt2 */
   int hidden, layers, heads, ffn, vocab, max_positions, type_vocab;
+  int position_offset;      /* first position id (RoBERTa: padding_idx + 1 = 2) */
   double ln_eps;            /* 0 = the architecture's default (bert 1e-12, gpt2 1e-5) */
   char activation[16];      /* auto | gelu_erf | gelu_tanh */
   int num_labels;           /* bert head: 1 = regression (MSE), >= 2 classification */

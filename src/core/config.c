@@ -34,6 +34,7 @@ static const key_def KEYS[] = {
     {"model", "vocab", K_INT, F(vocab), "1000", 2, 1 << 24, NULL, "vocabulary size"},
     {"model", "max_positions", K_INT, F(max_positions), "128", 1, 1 << 20, NULL, "position embeddings"},
     {"model", "type_vocab", K_INT, F(type_vocab), "2", 1, 1024, NULL, "token types (bert)"},
+    {"model", "position_offset", K_INT, F(position_offset), "0", 0, 1 << 20, NULL, "first position id (roberta: 2)"},
     {"model", "ln_eps", K_DOUBLE, F(ln_eps), "0", 0, 1, NULL, "layer-norm epsilon; 0 = bert 1e-12, gpt2 1e-5"},
     {"model", "activation", K_ENUM, F(activation), "auto", 0, 0, "auto|gelu_erf|gelu_tanh", "auto = gelu_erf for bert, gelu_tanh for gpt2"},
     {"model", "num_labels", K_INT, F(num_labels), "2", 1, 1 << 20, NULL, "bert head outputs; 1 = regression (MSE)"},
@@ -257,8 +258,9 @@ pst_err pst_config_finalize(pst_config *cfg) {
   if (!strcmp(cfg->activation, "auto")) strcpy(cfg->activation, gpt2 ? "gelu_tanh" : "gelu_erf");
   if (cfg->hidden % cfg->heads)
     PST_ERR(PST_ERR_CONFIG, "model.hidden = %d is not divisible by model.heads = %d", cfg->hidden, cfg->heads);
-  if (cfg->seq_len > cfg->max_positions)
-    PST_ERR(PST_ERR_CONFIG, "train.seq_len = %d exceeds model.max_positions = %d", cfg->seq_len, cfg->max_positions);
+  if (cfg->seq_len + cfg->position_offset > cfg->max_positions)
+    PST_ERR(PST_ERR_CONFIG, "train.seq_len = %d (+ model.position_offset = %d) exceeds model.max_positions = %d",
+            cfg->seq_len, cfg->position_offset, cfg->max_positions);
   if (gpt2 && strcmp(cfg->task, "lm"))
     PST_ERR(PST_ERR_CONFIG, "model.arch = gpt2 needs data.task = lm (got '%s')", cfg->task);
   if (!gpt2 && !strcmp(cfg->task, "lm"))

@@ -130,7 +130,9 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T) {
   *out = NULL;
   const pst_method *me = pst_method_find(cfg->method);
   if (!me) PST_ERR(PST_ERR_CONFIG, "pst.method = '%s' is unknown", cfg->method);
-  if (T > cfg->max_positions) PST_ERR(PST_ERR_ARG, "sequence length %d exceeds model.max_positions = %d", T, cfg->max_positions);
+  if (T + cfg->position_offset > cfg->max_positions)
+    PST_ERR(PST_ERR_ARG, "sequence length %d (+ position offset %d) exceeds model.max_positions = %d", T,
+            cfg->position_offset, cfg->max_positions);
   pst_model *m;
   PST_CHECK(pst_calloc((void **)&m, 1, sizeof *m, "model"));
   m->cfg = *cfg;
@@ -249,6 +251,8 @@ pst_err pst_model_update_masks(pst_model *m, double sparsity) {
 
 pst_params *pst_model_trainables(pst_model *m) { return &m->train; }
 pst_params *pst_model_frozen(pst_model *m) { return &m->frozen; }
+
+const float *pst_model_hidden(const pst_model *m) { return m->acts[m->cfg.layers - 1].out; }
 
 const float *pst_model_logits(const pst_model *m, long *n) {
   *n = m->gpt2 ? (long)m->N * m->V : (long)m->B * m->NL;

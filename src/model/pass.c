@@ -32,9 +32,11 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
   const int N = m->N, C = m->C, B = m->B, T = m->T;
   m->cur_attn_mask = bt->attn_mask;
   if (m->gpt2) {
-    embedding_forward(m->x0, bt->input_ids, NULL, m->emb_tok, m->emb_pos, NULL, B, T, C);
+    const float *pos = m->emb_pos + (long)m->cfg.position_offset * C; /* RoBERTa-style offsets */
+    embedding_forward(m->x0, bt->input_ids, NULL, m->emb_tok, pos, NULL, B, T, C);
   } else {
-    embedding_forward(m->emb_sum, bt->input_ids, bt->token_type_ids, m->emb_tok, m->emb_pos, m->emb_type, B, T, C);
+    const float *pos = m->emb_pos + (long)m->cfg.position_offset * C;
+    embedding_forward(m->emb_sum, bt->input_ids, bt->token_type_ids, m->emb_tok, pos, m->emb_type, B, T, C);
     layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, m->emb_ln_w, m->emb_ln_b, N, C, m->ln_eps);
   }
   for (int l = 0; l < m->cfg.layers; l++) pst_block_forward(m, l);

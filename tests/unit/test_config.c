@@ -105,7 +105,7 @@ static void assert_config_equal(const pst_config *a0, const pst_config *b0) {
 #define SAME_STR(f) if (strcmp(a.f, b.f)) fail_msg(#f ": '%s' != '%s'", a.f, b.f)
 #define SAME_NUM(f) if (memcmp(&a.f, &b.f, sizeof a.f)) fail_msg(#f " differs")
   SAME_STR(arch); SAME_NUM(hidden); SAME_NUM(layers); SAME_NUM(heads); SAME_NUM(ffn); SAME_NUM(vocab);
-  SAME_NUM(max_positions); SAME_NUM(type_vocab); SAME_NUM(ln_eps); SAME_STR(activation); SAME_NUM(num_labels);
+  SAME_NUM(max_positions); SAME_NUM(type_vocab); SAME_NUM(position_offset); SAME_NUM(ln_eps); SAME_STR(activation); SAME_NUM(num_labels);
   SAME_STR(weights); SAME_NUM(train_head); SAME_NUM(init_std); SAME_STR(method); SAME_NUM(r1); SAME_NUM(r2);
   SAME_NUM(alpha1); SAME_NUM(alpha2); SAME_NUM(beta); SAME_NUM(sparsity_init); SAME_NUM(sparsity_final);
   SAME_NUM(warmup_frac); SAME_NUM(cooldown_frac); SAME_NUM(threshold); SAME_NUM(detach_magnitude);
@@ -161,6 +161,7 @@ static void test_defaults(void **state) {
   assert_int_equal(c.vocab, 1000);
   assert_int_equal(c.max_positions, 128);
   assert_int_equal(c.type_vocab, 2);
+  assert_int_equal(c.position_offset, 0);
   assert_true(c.ln_eps == 0.0);
   assert_string_equal(c.activation, "auto");
   assert_int_equal(c.num_labels, 2);
@@ -612,7 +613,7 @@ static void test_help_lists_every_key(void **state) {
     assert_contains(hbuf, want);
     nkeys++;
   }
-  assert_int_equal(nkeys, 46); /* every field of pst_config except base_dir */
+  assert_int_equal(nkeys, 47); /* every field of pst_config except base_dir */
   assert_contains(hbuf, "[pst|dense|lora|magnitude|movement|soft-movement]");
   free(buf);
   free(hbuf);
