@@ -22,6 +22,7 @@ typedef struct {
   float *label_f;     /* [n] regress */
   long *start;        /* [n+1] offsets into ids */
   int32_t *ids;       /* all tokens */
+  int32_t *types;     /* token types, same layout as ids, or NULL (all 0) */
 } pst_dataset;
 
 pst_err pst_task_parse(pst_task *task, const char *name);
@@ -34,7 +35,7 @@ pst_err pst_batch_alloc(pst_batch *b, int B, int T, pst_task task);
 void pst_batch_free(pst_batch *b);
 /* Fill b with examples order[first .. first+B) (indices past n are padding rows with an
  * all-zero attention mask except position 0, label 0, loss mask 0), truncating or
- * right-padding (id 0) to T. bert token types are all 0 in this format. */
+ * right-padding (id 0) to T. Token types come from d->types (0 when NULL). */
 void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long count, long first, pst_task task);
 /* order[i] = a permutation of 0..n-1, shuffled by (seed, epoch) (Fisher-Yates on a counter RNG). */
 void pst_shuffle(long *order, long n, uint64_t seed, long epoch);

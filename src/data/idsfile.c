@@ -120,6 +120,7 @@ void pst_dataset_free(pst_dataset *d) {
   free(d->label_f);
   free(d->start);
   free(d->ids);
+  free(d->types);
   memset(d, 0, sizeof *d);
 }
 
@@ -129,6 +130,7 @@ pst_err pst_batch_alloc(pst_batch *b, int B, int T, pst_task task) {
   b->T = T;
   size_t N = (size_t)B * T;
   PST_CHECK(pst_calloc((void **)&b->input_ids, N, sizeof(int32_t), "batch"));
+  PST_CHECK(pst_calloc((void **)&b->token_type_ids, N, sizeof(int32_t), "batch"));
   PST_CHECK(pst_calloc((void **)&b->attn_mask, N, 1, "batch"));
   if (task == PST_TASK_CLASSIFY) PST_CHECK(pst_calloc((void **)&b->labels, (size_t)B, sizeof(int32_t), "batch"));
   if (task == PST_TASK_REGRESS) PST_CHECK(pst_calloc((void **)&b->labels_f, (size_t)B, sizeof(float), "batch"));
@@ -153,9 +155,10 @@ void pst_batch_free(pst_batch *b) {
 void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long count, long first, pst_task task) {
   const int T = b->T;
   for (int r = 0; r < b->B; r++) {
-    int32_t *ids = b->input_ids + (long)r * T;
+    int32_t *ids = b->input_ids + (long)r * T, *types = b->token_type_ids + (long)r * T;
     uint8_t *am = b->attn_mask + (long)r * T;
     memset(ids, 0, (size_t)T * sizeof(int32_t));
+    memset(types, 0, (size_t)T * sizeof(int32_t));
     memset(am, 0, (size_t)T);
     long idx = first + r < count ? order[first + r] : -1;
     int len = 1;
@@ -164,6 +167,7 @@ void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long 
       full = d->start[idx + 1] - d->start[idx];
       len = full < T ? (int)full : T;
       memcpy(ids, d->ids + d->start[idx], (size_t)len * sizeof(int32_t));
+      if (d->types) memcpy(types, d->types + d->start[idx], (size_t)len * sizeof(int32_t));
     }
     memset(am, 1, (size_t)len);
     if (task == PST_TASK_CLASSIFY) b->labels[r] = idx >= 0 ? d->label[idx] : 0;
