@@ -23,6 +23,7 @@ typedef struct pst_config {
   char activation[16];      /* auto | gelu_erf | gelu_tanh */
   int num_labels;           /* bert head: 1 = regression (MSE), >= 2 classification */
   char weights[PST_PATH_MAX]; /* safetensors with frozen (and optionally trainable) tensors; empty = random */
+  char hf_dir[PST_PATH_MAX];  /* Hugging Face model directory: dimensions, weights, tokenizer */
   int train_head;
   double init_std;          /* std of random frozen weights when weights is empty */
   /* [pst] */
@@ -38,12 +39,18 @@ typedef struct pst_config {
   /* [train] */
   long steps;               /* optimizer steps; 0 = epochs * batches per epoch */
   int epochs, batch_size, seq_len, log_every, threads;
+  int eval_every;           /* dev evaluation every N steps; 0 = at the end of each epoch */
   uint64_t seed;
   char run_dir[PST_PATH_MAX];
   /* [data] */
   char task[16];            /* classify | regress | lm */
   char train_path[PST_PATH_MAX];
   char dev_path[PST_PATH_MAX];
+  char format[16];          /* ids | glue | tsv | csv | jsonl */
+  char glue_task[16];       /* format = glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI */
+  char text_a[64], text_b[64], label[64]; /* tsv/csv/jsonl column names (text_b may be empty) */
+  char bad_rows[8];         /* fail | skip */
+  char tokenizer[PST_PATH_MAX]; /* tokenizer directory; empty = model.hf_dir */
   /* not a key: directory of the config file; relative paths resolve against it */
   char base_dir[PST_PATH_MAX];
 } pst_config;

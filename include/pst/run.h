@@ -12,12 +12,19 @@ pst_err pst_train_run(const pst_config *cfg);
 
 typedef struct {
   long examples;
-  double loss;       /* mean loss (per example; per token for lm) */
-  double accuracy;   /* classify only, else -1 */
+  double loss;        /* mean loss (per example; per token for lm) */
+  int nmetrics;       /* metrics reported (<= 2), HF evaluate's names */
+  const char *metric_name[2];
+  double metric[2];
+  const char *main_name; /* the model-selection score (higher is better) */
+  double main;
 } pst_eval_result;
 
-/* Evaluate the model (created for batch B x T) on a data set, without gradients. */
-pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels,
+/* Evaluate the model (created for batch B x T) on a data set, without gradients.
+ * Metrics: GLUE task glue_task (>= 0) as GLUE defines them; otherwise classify: accuracy (and
+ * F1 of class 1 for two classes), main = accuracy; regress: Pearson and Spearman, main = their
+ * mean; lm: perplexity, main = -loss. */
+pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels, int glue_task,
                      pst_eval_result *res);
 
 #endif

@@ -39,6 +39,7 @@ static const key_def KEYS[] = {
     {"model", "activation", K_ENUM, F(activation), "auto", 0, 0, "auto|gelu_erf|gelu_tanh", "auto = gelu_erf for bert, gelu_tanh for gpt2"},
     {"model", "num_labels", K_INT, F(num_labels), "2", 1, 1 << 20, NULL, "bert head outputs; 1 = regression (MSE)"},
     {"model", "weights", K_STR, F(weights), "", 0, 0, NULL, "safetensors file of pst tensor names; empty = random init"},
+    {"model", "hf_dir", K_STR, F(hf_dir), "", 0, 0, NULL, "Hugging Face model directory (config.json, safetensors, tokenizer); sets the model.* dimensions"},
     {"model", "train_head", K_BOOL, F(train_head), "true", 0, 0, NULL, "train pooler + classifier (false = official code's frozen head)"},
     {"model", "init_std", K_DOUBLE, F(init_std), "0.02", 0, 10, NULL, "std of random frozen weights"},
     {"pst", "method", K_ENUM, F(method), "pst", 0, 0, "pst|dense|lora|magnitude|movement|soft-movement", "sparsification method"},
@@ -68,11 +69,19 @@ static const key_def KEYS[] = {
     {"train", "seq_len", K_INT, F(seq_len), "128", 1, 1 << 20, NULL, "tokens per sequence (pad/truncate)"},
     {"train", "seed", K_U64, F(seed), "42", 0, 0, NULL, "random seed"},
     {"train", "log_every", K_INT, F(log_every), "1", 1, 1 << 30, NULL, "progress line every N steps"},
+    {"train", "eval_every", K_INT, F(eval_every), "0", 0, 1 << 30, NULL, "dev evaluation every N steps; 0 = each epoch"},
     {"train", "threads", K_INT, F(threads), "0", 0, 4096, NULL, "OpenMP/BLAS threads; 0 = all cores"},
     {"train", "run_dir", K_STR, F(run_dir), "runs/default", 0, 0, NULL, "output directory (metrics.jsonl, config.ini)"},
     {"data", "task", K_ENUM, F(task), "classify", 0, 0, "classify|regress|lm", "training objective"},
-    {"data", "train", K_STR, F(train_path), "", 0, 0, NULL, "training data (token-id tsv: label<TAB>ids)"},
+    {"data", "train", K_STR, F(train_path), "", 0, 0, NULL, "training data file (format glue: the glue_data task folder or its train.tsv)"},
     {"data", "dev", K_STR, F(dev_path), "", 0, 0, NULL, "dev data, same format (optional)"},
+    {"data", "format", K_ENUM, F(format), "ids", 0, 0, "ids|glue|tsv|csv|jsonl", "ids: label<TAB>token ids; others are text, tokenized with data.tokenizer"},
+    {"data", "glue_task", K_STR, F(glue_task), "", 0, 0, NULL, "format = glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI"},
+    {"data", "text_a", K_STR, F(text_a), "sentence", 0, 0, NULL, "tsv/csv/jsonl: column of the first text"},
+    {"data", "text_b", K_STR, F(text_b), "", 0, 0, NULL, "tsv/csv/jsonl: column of the second text (empty: none)"},
+    {"data", "label", K_STR, F(label), "label", 0, 0, NULL, "tsv/csv/jsonl: column of the label"},
+    {"data", "bad_rows", K_ENUM, F(bad_rows), "fail", 0, 0, "fail|skip", "malformed rows stop the run or are skipped (and counted)"},
+    {"data", "tokenizer", K_STR, F(tokenizer), "", 0, 0, NULL, "tokenizer directory (vocab.txt or vocab.json + merges.txt); empty = model.hf_dir"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

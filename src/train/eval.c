@@ -1,20 +1,69 @@
-/* eval.c — dev-set evaluation: mean loss and accuracy (classify), loss (regress, lm). */
+/* eval.c — dev-set evaluation: loss, predictions and the task's metrics (run.h). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "pst/metrics.h"
 #include "pst/run.h"
 
-pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels,
+/* Metrics from predictions (see run.h). pred/gold: class ids; pf/gf: regression values. */
+static pst_err score(pst_eval_result *res, pst_task task, int glue_task, int num_labels, long n, const int *pred,
+                     const int *gold, const double *pf, const double *gf) {
+  if (task == PST_TASK_LM) {
+    res->nmetrics = 1;
+    res->metric_name[0] = "perplexity";
+    res->metric[0] = exp(res->loss);
+    res->main_name = "neg_loss";
+    res->main = -res->loss;
+    return PST_OK;
+  }
+  if (glue_task >= 0) {
+    pst_glue_scores g;
+    PST_CHECK(pst_glue_score(&g, (pst_glue_task)glue_task, n, pred, gold, pf, gf));
+    res->nmetrics = g.n;
+    for (int i = 0; i < g.n; i++) res->metric_name[i] = g.name[i], res->metric[i] = g.value[i];
+    res->main_name = g.main_name;
+    res->main = g.main;
+    return PST_OK;
+  }
+  if (task == PST_TASK_REGRESS) {
+    res->nmetrics = 2;
+    res->metric_name[0] = "pearson";
+    res->metric_name[1] = "spearmanr";
+    PST_CHECK(pst_metric_pearson(&res->metric[0], pf, gf, n));
+    PST_CHECK(pst_metric_spearman(&res->metric[1], pf, gf, n));
+    res->main_name = "combined_score";
+    res->main = 0.5 * (res->metric[0] + res->metric[1]);
+    return PST_OK;
+  }
+  res->nmetrics = num_labels == 2 ? 2 : 1;
+  res->metric_name[0] = "accuracy";
+  PST_CHECK(pst_metric_accuracy(&res->metric[0], pred, gold, n));
+  if (num_labels == 2) {
+    res->metric_name[1] = "f1";
+    PST_CHECK(pst_metric_f1(&res->metric[1], pred, gold, n));
+  }
+  res->main_name = "accuracy";
+  res->main = res->metric[0];
+  return PST_OK;
+}
+
+pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels, int glue_task,
                      pst_eval_result *res) {
+  memset(res, 0, sizeof *res);
   pst_batch b;
   PST_CHECK(pst_batch_alloc(&b, B, T, task));
   long *order = malloc((size_t)d->n * sizeof(long));
-  if (!order) { pst_batch_free(&b); PST_ERR(PST_ERR_MEM, "out of memory for evaluation"); }
-  for (long i = 0; i < d->n; i++) order[i] = i;
-  double loss_sum = 0, weight_sum = 0;
-  long correct = 0;
+  int *pred = calloc((size_t)d->n, sizeof(int)), *gold = calloc((size_t)d->n, sizeof(int));
+  double *pf = calloc((size_t)d->n, sizeof(double)), *gf = calloc((size_t)d->n, sizeof(double));
   pst_err rc = PST_OK;
-  for (long first = 0; first < d->n; first += B) {
+  if (!order || !pred || !gold || !pf || !gf) {
+    pst_err_set(PST_ERR_MEM, __FILE__, __LINE__, __func__, "out of memory for evaluation");
+    rc = PST_ERR_MEM;
+  }
+  for (long i = 0; !rc && i < d->n; i++) order[i] = i;
+  double loss_sum = 0, weight_sum = 0;
+  for (long first = 0; !rc && first < d->n; first += B) {
     long real = d->n - first < B ? d->n - first : B;
     pst_batch_fill(&b, d, order, d->n, first, task);
     double loss;
@@ -23,7 +72,7 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
     const float *logits = pst_model_logits(m, &nlog);
     if (task == PST_TASK_LM) {
       double w = 0;
-      for (long n = 0; n < (long)B * T; n++) w += b.loss_mask[n];
+      for (long k = 0; k < (long)B * T; k++) w += b.loss_mask[k];
       loss_sum += loss * w;
       weight_sum += w;
       continue;
@@ -33,6 +82,8 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
       if (task == PST_TASK_REGRESS) {
         double e = z[0] - b.labels_f[r];
         loss_sum += e * e;
+        pf[first + r] = z[0];
+        gf[first + r] = b.labels_f[r];
       } else {
         int best = 0;
         double mx = z[0], se = 0;
@@ -40,16 +91,23 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
           if (z[j] > mx) mx = z[best = j];
         for (int j = 0; j < num_labels; j++) se += exp(z[j] - mx);
         loss_sum += log(se) + mx - z[b.labels[r]];
-        correct += best == b.labels[r];
+        pred[first + r] = best;
+        gold[first + r] = b.labels[r];
       }
       weight_sum += 1;
     }
   }
+  if (!rc) {
+    res->examples = d->n;
+    res->loss = weight_sum > 0 ? loss_sum / weight_sum : 0;
+    rc = score(res, task, glue_task, num_labels, d->n, pred, gold, pf, gf);
+  }
   free(order);
+  free(pred);
+  free(gold);
+  free(pf);
+  free(gf);
   pst_batch_free(&b);
-  if (rc) { pst_err_trace(__FILE__, __LINE__, __func__); return rc; }
-  res->examples = d->n;
-  res->loss = weight_sum > 0 ? loss_sum / weight_sum : 0;
-  res->accuracy = task == PST_TASK_CLASSIFY ? (double)correct / (double)d->n : -1;
-  return PST_OK;
+  if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
+  return rc;
 }

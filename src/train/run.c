@@ -1,5 +1,7 @@
-/* run.c — the training job behind `pst train`: data, model, loop, progress, metrics,
- * dev evaluation and the final trainable tensors (run_dir/trainables.safetensors).
+/* run.c — the training job behind `pst train`: data (token ids, GLUE or tables, tokenized),
+ * model (random, pst safetensors, or a Hugging Face directory), loop, progress line,
+ * metrics.jsonl, dev evaluation every train.eval_every steps or epoch with the paper's model
+ * selection (results.json), and the final trainable tensors (trainables.safetensors).
  * SIGINT/SIGTERM stop the loop after the current step; the tensors are still saved. */
 #include <errno.h>
 #include <signal.h>
@@ -8,6 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+#include <math.h>
+
+#include "pst/dataload.h"
+#include "pst/hfmodel.h"
+#include "pst/metrics.h"
 #include "pst/run.h"
 #include "pst/safetensors.h"
 #include "pst/train.h"
@@ -66,53 +74,156 @@ static pst_err save_trainables(pst_model *m, const char *path) {
 }
 
 typedef struct {
-  pst_dataset train, dev;
+  pst_config cfg;          /* resolved: model dims from model.hf_dir, num_labels from the data */
+  pst_tokenizer *tok;
+  pst_split train, dev;
+  int glue_task;           /* -1 unless data.format = glue */
   pst_batch *micro;
   long *order;
   pst_model *model;
   pst_trainer tr;
   FILE *metrics;
   int have_trainer;
+  json_t *evals;           /* every dev evaluation, for results.json */
+  json_t *best;            /* best one once the target sparsity is reached (paper's protocol) */
 } run_state;
 
-static void run_state_free(run_state *s, int accum) {
+static void run_state_free(run_state *s) {
   if (s->have_trainer) pst_trainer_free(&s->tr);
   pst_model_destroy(s->model);
-  if (s->micro) for (int i = 0; i < accum; i++) pst_batch_free(&s->micro[i]);
+  if (s->micro) for (int i = 0; i < s->cfg.grad_accum; i++) pst_batch_free(&s->micro[i]);
   free(s->micro);
   free(s->order);
-  pst_dataset_free(&s->train);
-  pst_dataset_free(&s->dev);
+  pst_split_free(&s->train);
+  pst_split_free(&s->dev);
+  pst_tokenizer_free(s->tok);
   if (s->metrics) fclose(s->metrics);
+  json_decref(s->evals);
+  json_decref(s->best);
 }
 
-static pst_err run(const pst_config *cfg, run_state *s) {
-  pst_task task;
-  PST_CHECK(pst_task_parse(&task, cfg->task));
-  if (!cfg->train_path[0]) PST_ERR(PST_ERR_CONFIG, "data.train is not set (a token-id file, see `pst train --help`)");
+/* Resolve what the config leaves to the data and the model directory: model dimensions from
+ * model.hf_dir, task and classes from data.format = glue, classes from the training data. */
+static pst_err load_data(run_state *s) {
+  pst_config *cfg = &s->cfg;
   char path[PST_PATH_MAX];
+  s->glue_task = -1;
+  if (cfg->hf_dir[0]) {
+    pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
+    PST_CHECK(pst_hf_read_config(path, cfg, NULL));
+  }
+  if (strcmp(cfg->format, "ids")) {
+    const char *dir = cfg->tokenizer[0] ? cfg->tokenizer : cfg->hf_dir;
+    if (!dir[0]) PST_ERR(PST_ERR_CONFIG, "data.format = %s needs data.tokenizer or model.hf_dir", cfg->format);
+    pst_config_path(cfg, dir, path, sizeof path);
+    PST_CHECK(pst_tokenizer_load_dir(&s->tok, path));
+    if (pst_tokenizer_vocab_size(s->tok) > cfg->vocab)
+      PST_ERR(PST_ERR_CONFIG, "the tokenizer in %s has %d ids but model.vocab is %d", path,
+              pst_tokenizer_vocab_size(s->tok), cfg->vocab);
+  }
+  if (!strcmp(cfg->format, "glue")) {
+    pst_glue_task gt;
+    PST_CHECK(pst_glue_task_parse(&gt, cfg->glue_task));
+    s->glue_task = (int)gt;
+    strcpy(cfg->task, pst_glue_is_regression(gt) ? "regress" : "classify");
+  }
+  if (!cfg->train_path[0]) PST_ERR(PST_ERR_CONFIG, "data.train is not set (see `pst train --help`)");
   pst_config_path(cfg, cfg->train_path, path, sizeof path);
-  PST_CHECK(pst_dataset_load(&s->train, path, task, cfg->vocab, cfg->num_labels));
+  PST_CHECK(pst_split_load(&s->train, cfg, path, s->tok));
+  if (strcmp(cfg->format, "ids") && strcmp(cfg->task, "lm")) {
+    if (s->train.num_labels < 1 || (!strcmp(cfg->task, "classify") && s->train.num_labels < 2))
+      PST_ERR(PST_ERR_FORMAT, "%s: found %d classes; classification needs at least 2", path, s->train.num_labels);
+    cfg->num_labels = s->train.num_labels;
+  }
   if (cfg->dev_path[0]) {
     pst_config_path(cfg, cfg->dev_path, path, sizeof path);
-    PST_CHECK(pst_dataset_load(&s->dev, path, task, cfg->vocab, cfg->num_labels));
+    PST_CHECK(pst_split_load(&s->dev, cfg, path, s->tok));
+    PST_CHECK(pst_split_check_labels(&s->train, &s->dev, path));
   }
+  PST_CHECK(pst_config_finalize(cfg));
+  return PST_OK;
+}
+
+/* Write results.json atomically: every evaluation and the selected one. */
+static pst_err write_results(const run_state *s) {
+  char path[PST_PATH_MAX + 32], tmp[PST_PATH_MAX + 48];
+  snprintf(path, sizeof path, "%s/results.json", s->cfg.run_dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  json_t *root = json_pack("{s:s, s:s, s:f, s:O, s:O}", "task",
+                           s->glue_task >= 0 ? pst_glue_task_name((pst_glue_task)s->glue_task) : s->cfg.task,
+                           "method", s->cfg.method, "target_sparsity", s->cfg.sparsity_final, "best",
+                           s->best ? s->best : json_null(), "evals", s->evals);
+  if (!root) PST_ERR(PST_ERR_MEM, "cannot build results.json");
+  int bad = json_dump_file(root, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(8));
+  json_decref(root);
+  if (bad || rename(tmp, path)) {
+    remove(tmp);
+    PST_ERR(PST_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  }
+  return PST_OK;
+}
+
+/* Evaluate on dev, log, record; keep the best main score among evaluations at the target
+ * sparsity (the paper's model selection). */
+static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
+  if (s->dev.ids.n == 0) return PST_OK;
+  pst_eval_result r;
+  PST_CHECK(pst_evaluate(s->model, &s->dev.ids, task, s->cfg.batch_size, s->cfg.seq_len, s->cfg.num_labels,
+                         s->glue_task, &r));
+  long kept, all;
+  pst_model_nnz(s->model, &kept, &all);
+  double achieved = 1.0 - (double)kept / (double)all;
+  char line[512];
+  int off = snprintf(line, sizeof line, "dev @ step %ld: %ld examples | loss %.4f", s->tr.step, r.examples, r.loss);
+  json_t *e = json_pack("{s:I, s:I, s:f, s:f, s:f}", "step", (json_int_t)s->tr.step, "epoch", (json_int_t)epoch,
+                        "sparsity", achieved, "loss", r.loss, r.main_name, r.main);
+  for (int i = 0; i < r.nmetrics; i++) {
+    off += snprintf(line + off, sizeof line - (size_t)off, " | %s %.4f", r.metric_name[i], r.metric[i]);
+    json_object_set_new(e, r.metric_name[i], json_real(r.metric[i]));
+  }
+  pst_log(1, "%s | sparsity %.4f\n", line, achieved);
+  char *txt = json_dumps(e, JSON_COMPACT); /* the metrics.jsonl line of this evaluation */
+  if (txt) fprintf(s->metrics, "{\"dev\":%s}\n", txt);
+  free(txt);
+  fflush(s->metrics);
+  json_array_append(s->evals, e);
+  int at_target = s->tr.sparsity >= s->cfg.sparsity_final - 1e-12;
+  double best = s->best ? json_real_value(json_object_get(s->best, r.main_name)) : -INFINITY;
+  if (at_target && r.main > best) {
+    json_decref(s->best);
+    s->best = json_incref(e);
+  }
+  json_decref(e);
+  return write_results(s);
+}
+
+static pst_err run(run_state *s) {
+  PST_CHECK(load_data(s));
+  const pst_config *cfg = &s->cfg;
+  pst_task task;
+  PST_CHECK(pst_task_parse(&task, cfg->task));
+  char path[PST_PATH_MAX];
   const int B = cfg->batch_size, T = cfg->seq_len, accum = cfg->grad_accum;
-  if (s->train.n < B) PST_ERR(PST_ERR_CONFIG, "data.train has %ld examples, fewer than train.batch_size = %d", s->train.n, B);
-  long micro_per_epoch = s->train.n / B;
+  const pst_dataset *train = &s->train.ids;
+  if (train->n < B) PST_ERR(PST_ERR_CONFIG, "data.train has %ld examples, fewer than train.batch_size = %d", train->n, B);
+  long micro_per_epoch = train->n / B;
   long steps_per_epoch = micro_per_epoch / accum > 0 ? micro_per_epoch / accum : 1;
   long total = cfg->steps ? cfg->steps : (long)cfg->epochs * steps_per_epoch;
 
   PST_CHECK(pst_model_create(&s->model, cfg, B, T));
+  pst_model_init_random(s->model, cfg->seed);
+  if (cfg->hf_dir[0]) {
+    pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
+    PST_CHECK(pst_hf_load_weights(path, s->model));
+  }
   if (cfg->weights[0]) {
     pst_config_path(cfg, cfg->weights, path, sizeof path);
     PST_CHECK(pst_model_load(s->model, path));
-  } else {
-    pst_model_init_random(s->model, cfg->seed);
   }
   s->micro = calloc((size_t)accum, sizeof *s->micro);
-  s->order = malloc((size_t)s->train.n * sizeof(long));
-  if (!s->micro || !s->order) PST_ERR(PST_ERR_MEM, "out of memory for batches");
+  s->order = malloc((size_t)train->n * sizeof(long));
+  s->evals = json_array();
+  if (!s->micro || !s->order || !s->evals) PST_ERR(PST_ERR_MEM, "out of memory for batches");
   for (int i = 0; i < accum; i++) PST_CHECK(pst_batch_alloc(&s->micro[i], B, T, task));
 
   PST_CHECK(make_dirs(cfg->run_dir));
@@ -131,20 +242,21 @@ static pst_err run(const pst_config *cfg, run_state *s) {
   long kept, all;
   pst_model_nnz(s->model, &kept, &all);
   pst_log(1, "pst: %s/%s, %d layers, hidden %d; %ld examples, %ld steps (%ld per epoch), batch %dx%d x%d; %zu trainable floats (%.2f%% of the %ld sparsified weights)\n",
-          cfg->arch, cfg->method, cfg->layers, cfg->hidden, s->train.n, total, steps_per_epoch, B, T, accum,
+          cfg->arch, cfg->method, cfg->layers, cfg->hidden, train->n, total, steps_per_epoch, B, T, accum,
           tp->total, 100.0 * (double)tp->total / (double)all, all);
 
   long epoch = 0, cursor = 0;
-  pst_shuffle(s->order, s->train.n, cfg->seed, epoch);
+  pst_shuffle(s->order, train->n, cfg->seed, epoch);
   double t0 = pst_now(), last_log = t0, loss_since_log = 0;
   long last_step = 0;
   while (s->tr.step < total && !stop_requested) {
+    int epoch_ended = 0;
     for (int i = 0; i < accum; i++) {
-      if (cursor + B > s->train.n) {
-        pst_shuffle(s->order, s->train.n, cfg->seed, ++epoch);
+      if (cursor + B > train->n) {
+        pst_shuffle(s->order, train->n, cfg->seed, ++epoch);
         cursor = 0;
       }
-      pst_batch_fill(&s->micro[i], &s->train, s->order, s->train.n, cursor, task);
+      pst_batch_fill(&s->micro[i], train, s->order, train->n, cursor, task);
       cursor += B;
     }
     double loss;
@@ -167,23 +279,33 @@ static pst_err run(const pst_config *cfg, run_state *s) {
       last_log = now;
       last_step = s->tr.step;
     }
+    epoch_ended = cfg->eval_every == 0 && s->tr.step % steps_per_epoch == 0;
+    if (s->tr.step < total && (epoch_ended || (cfg->eval_every > 0 && s->tr.step % cfg->eval_every == 0)))
+      PST_CHECK(evaluate_dev(s, task, epoch));
   }
   fflush(s->metrics);
   if (stop_requested) pst_log(1, "pst: stopped by signal %d after step %ld\n", (int)stop_requested, s->tr.step);
   snprintf(path, sizeof path, "%s/trainables.safetensors", cfg->run_dir);
   PST_CHECK(save_trainables(s->model, path));
   pst_log(1, "pst: wrote %s\n", path);
-  if (s->dev.n > 0) {
-    pst_eval_result r;
-    PST_CHECK(pst_evaluate(s->model, &s->dev, task, B, T, cfg->num_labels, &r));
-    pst_model_nnz(s->model, &kept, &all);
-    double achieved = 1.0 - (double)kept / (double)all;
-    if (r.accuracy >= 0)
-      pst_log(1, "dev: %ld examples | loss %.4f | accuracy %.4f | sparsity %.4f\n", r.examples, r.loss, r.accuracy, achieved);
-    else
-      pst_log(1, "dev: %ld examples | loss %.4f | sparsity %.4f\n", r.examples, r.loss, achieved);
-    fprintf(s->metrics, "{\"step\":%ld,\"dev_loss\":%.6g,\"dev_accuracy\":%.6g,\"sparsity\":%.6g}\n", s->tr.step,
-            r.loss, r.accuracy, achieved);
+  PST_CHECK(evaluate_dev(s, task, epoch));
+  if (s->dev.ids.n > 0) {
+    if (s->best) {
+      const char *key;
+      json_t *v;
+      char line[512];
+      int off = snprintf(line, sizeof line, "best dev (at target sparsity): step %lld",
+                         (long long)json_integer_value(json_object_get(s->best, "step")));
+      json_object_foreach(s->best, key, v) {
+        if (json_is_real(v) && strcmp(key, "loss"))
+          off += snprintf(line + off, sizeof line - (size_t)off, " | %s %.4f", key, json_real_value(v));
+      }
+      pst_log(1, "%s\n", line);
+    } else {
+      pst_log(1, "pst: the target sparsity was not reached: results.json has no best score\n");
+    }
+    snprintf(path, sizeof path, "%s/results.json", cfg->run_dir);
+    pst_log(1, "pst: wrote %s\n", path);
   }
   return stop_requested ? PST_ERR_ARG : PST_OK;
 }
@@ -191,18 +313,19 @@ static pst_err run(const pst_config *cfg, run_state *s) {
 pst_err pst_train_run(const pst_config *cfg) {
   run_state s;
   memset(&s, 0, sizeof s);
+  s.cfg = *cfg;
   stop_requested = 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  pst_err rc = run(cfg, &s);
+  pst_err rc = run(&s);
   if (rc == PST_ERR_ARG && stop_requested) {
     pst_err_set(rc, __FILE__, __LINE__, __func__, "interrupted by signal %d (trainable tensors were saved)", (int)stop_requested);
   } else if (rc) {
     pst_err_trace(__FILE__, __LINE__, __func__);
   }
-  run_state_free(&s, cfg->grad_accum);
+  run_state_free(&s);
   return rc;
 }

@@ -46,6 +46,7 @@ steps = 40
 batch_size = 16
 seq_len = 32
 log_every = 10
+eval_every = 20
 run_dir = $tmp/run
 [data]
 train = $tmp/train64.tsv
@@ -69,17 +70,21 @@ expect_fail "missing weights file" "nothere.safetensors" train -c "$tmp/base.ini
 check "training run exits 0" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || cat "$tmp/err"
 check "progress line on stderr" grep -q '^step 40/40 | loss .* | sparsity 0.800 | .* tok/s | ETA' "$tmp/err"
-check "dev evaluation printed" grep -q '^dev: 600 examples | loss .* | accuracy' "$tmp/err"
+check "dev evaluation printed" grep -q '^dev @ step 40: 600 examples | loss .* | accuracy .* | f1 ' "$tmp/err"
 check "trainables saved" [ -s "$tmp/run/trainables.safetensors" ]
 check "resolved config saved" grep -q '^sparsity_final = 0.80000000000000004' "$tmp/run/config.ini"
-check "metrics: 40 steps + dev line" [ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 41 ]
+check "metrics: 40 steps + 2 dev lines" [ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 42 ]
+# model selection: the step-20 evaluation is before the target sparsity (reached after step 28)
+check "results.json: best is the step-40 evaluation" /usr/bin/python3 -c "
+import json, sys; r = json.load(open('$tmp/run/results.json'))
+sys.exit(not (r['best']['step'] == 40 and [e['step'] for e in r['evals']] == [20, 40] and r['best']['accuracy'] > 0))"
 # loss falls: mean of the last 10 steps below the mean of the first 10
-awk -F'"loss":' 'NF > 1 { split($2, a, ","); l[++n] = a[1] }
+grep -v '"dev"' "$tmp/run/metrics.jsonl" | awk -F'"loss":' 'NF > 1 { split($2, a, ","); l[++n] = a[1] }
   END { for (i = 1; i <= 10; i++) { f += l[i]; t += l[n - 10 + i] }
-        printf "first10 %.4f last10 %.4f\n", f / 10, t / 10; exit !(t < f) }' "$tmp/run/metrics.jsonl"
+        printf "first10 %.4f last10 %.4f\n", f / 10, t / 10; exit !(t < f) }' 
 check "loss falls" [ $? -eq 0 ]
 # final sparsity: per-layer keep = numel - floor(0.8 numel), so within 1/numel of 0.8
-tail -n 2 "$tmp/run/metrics.jsonl" | head -n 1 | awk -F'"sparsity":' '{ split($2, a, ","); exit !(a[1] > 0.799 && a[1] <= 0.8) }'
+grep -v '"dev"' "$tmp/run/metrics.jsonl" | tail -n 1 | awk -F'"sparsity":' '{ split($2, a, ","); exit !(a[1] > 0.799 && a[1] <= 0.8) }'
 check "final sparsity is 0.8" [ $? -eq 0 ]
 
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"

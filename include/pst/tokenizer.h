@@ -1,0 +1,158 @@
+/* tokenizer.h — text to token ids: BERT WordPiece and GPT-2 / RoBERTa byte-level BPE,
+ * reproducing Hugging Face tokenizers (BertTokenizer = BertNormalizer + BertPreTokenizer +
+ * WordPiece; GPT2Tokenizer / RobertaTokenizer = ByteLevel + BPE) id for id.
+ *
+ * Text is UTF-8; invalid UTF-8 fails with PST_ERR_FORMAT naming the byte offset. The special
+ * tokens of the tokenizer ([CLS] [SEP] [PAD] [UNK] [MASK]; <s> </s> <unk> <pad> <mask>;
+ * <|endoftext|> for GPT-2) written literally in the text are recognised as those tokens, as
+ * HF does (exact, case-sensitive match on the raw text, before normalisation).
+ *
+ * A loaded tokenizer is read-only: pst_tokenize / pst_encode may run concurrently on one
+ * tokenizer from several threads (errors are per thread, see core.h). */
+#ifndef PST_TOKENIZER_H
+#define PST_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pst/core.h"
+
+typedef struct pst_tokenizer pst_tokenizer;
+
+/* BERT WordPiece from vocab.txt (one token per line, id = line index, trailing whitespace of
+ * a line ignored). lowercase != 0: lower-case and strip accents (bert-base-uncased);
+ * 0: keep case and accents (bert-base-cased). The vocab must hold [UNK] [CLS] [SEP] [PAD]. */
+pst_err pst_tokenizer_load_wordpiece(pst_tokenizer **out, const char *vocab_txt, int lowercase);
+
+/* Byte-level BPE from vocab.json / encoder.json (token -> id object) and merges.txt /
+ * vocab.bpe (optional "#version" line, then "left right" per line, rank = order).
+ * roberta_specials != 0: RoBERTa (<s> a </s></s> b </s>); <s> </s> <unk> <pad> <mask> take
+ * their ids from the vocab, or when absent (the GPT-2 vocab) are appended after it in that
+ * order, as HF's RobertaTokenizer does. 0: GPT-2, no specials added to encodings. */
+pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, const char *merges_txt,
+                               int roberta_specials);
+
+/* A Hugging Face model directory: vocab.txt (WordPiece; lowercase = tokenizer_config.json
+ * "do_lower_case", default true), else vocab.json + merges.txt or encoder.json + vocab.bpe
+ * (BPE; RoBERTa when tokenizer_config.json "tokenizer_class" or config.json "model_type" /
+ * "architectures" says roberta, or the vocab holds "<s>"). */
+pst_err pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir);
+
+void pst_tokenizer_free(pst_tokenizer *t);
+
+/* Raw tokens of text (NUL-terminated UTF-8, no specials added): ids appended to *ids, a
+ * realloc'd buffer of *cap elements (may start NULL / 0; free() it), *n = count so far.
+ * The empty string gives zero tokens. On error *n is unchanged. */
+pst_err pst_tokenize(const pst_tokenizer *t, const char *text, int32_t **ids, int *n, int *cap);
+
+/* Model input for text a and optional b (NULL or "" = single sequence, like HF):
+ *   WordPiece: [CLS] a [SEP] (b [SEP])   token types 0 ... 0 (1 ... 1 over b [SEP])
+ *   RoBERTa:   <s> a </s> (</s> b </s>)  token types all 0
+ *   GPT-2:     a (b)                     token types 0 over a, 1 over b (as HF reports them)
+ * truncated 'longest_first' to at most max_len ids exactly as HF tokenizers does: with
+ * M = max_len - #specials, a single sequence keeps its first M tokens; a pair keeps both
+ * when they fit, else cuts only the longer one if the shorter fits in M/2 .. , else gives
+ * a M/2 and b M - M/2 ... (see pst_truncate_pair). ids[max_len], types[max_len] (types may
+ * be NULL); *len = ids used (<= max_len, no padding written). max_len below the number of
+ * specials is PST_ERR_ARG. */
+pst_err pst_encode(const pst_tokenizer *t, const char *a, const char *b, int max_len, int32_t *ids,
+                   int32_t *types, int *len);
+
+/* Number of ids (embedding rows): vocab.txt lines, or BPE max id + 1 plus appended specials. */
+int pst_tokenizer_vocab_size(const pst_tokenizer *t);
+/* [PAD] / <pad>; GPT-2 has none: <|endoftext|> (0 if absent). The attention mask hides it. */
+int32_t pst_tokenizer_pad_id(const pst_tokenizer *t);
+/* Id of a token string in the vocab (or an appended special), -1 if absent. */
+int32_t pst_tokenizer_token_id(const pst_tokenizer *t, const char *token);
+/* Provenance: "wordpiece lowercase vocab-sha256:<hex>", "wordpiece cased ...",
+ * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ..." (sha256 of the
+ * file bytes). Owned by t. */
+const char *pst_tokenizer_identity(const pst_tokenizer *t);
+
+/* Longest-first pair truncation of HF tokenizers: lengths na, nb to fit in m total
+ * (*ka + *kb <= m). The shorter is kept whole when it fits (the longer gets the rest, but
+ * never less than the shorter); otherwise the first gets m/2 and the second m - m/2
+ * (the longer one gets the odd token; on equal lengths that is b). */
+void pst_truncate_pair(int na, int nb, int m, int *ka, int *kb);
+
+/* ---- building blocks shared by src/data/{tokenizer,wordpiece,bpe}.c ------------------------ */
+
+/* String -> id hash map (open addressing over a byte pool). Keys are byte strings. */
+typedef struct pst_tok_vocab pst_tok_vocab;
+pst_err pst_tok_vocab_new(pst_tok_vocab **out);
+void pst_tok_vocab_free(pst_tok_vocab *v);
+/* Insert or overwrite (a later duplicate wins, as in HF's maps). */
+pst_err pst_tok_vocab_put(pst_tok_vocab *v, const char *s, size_t len, int32_t id);
+/* Id of prefix||s (prefix may be NULL/0), -1 if absent. */
+int32_t pst_tok_vocab_get(const pst_tok_vocab *v, const char *prefix, size_t plen, const char *s,
+                          size_t len);
+size_t pst_tok_vocab_count(const pst_tok_vocab *v);
+/* Longest key in bytes. */
+size_t pst_tok_vocab_max_len(const pst_tok_vocab *v);
+
+/* Append one id to a growable buffer (as in pst_tokenize). */
+pst_err pst_tok_push(int32_t **ids, int *n, int *cap, int32_t id);
+
+/* Decode one code point of valid UTF-8 at s (already validated): returns its byte length. */
+static inline int pst_utf8_next(const unsigned char *s, int32_t *cp) {
+  unsigned c = s[0];
+  if (c < 0x80) { *cp = (int32_t)c; return 1; }
+  if (c < 0xE0) { *cp = (int32_t)(((c & 0x1Fu) << 6) | (s[1] & 0x3Fu)); return 2; }
+  if (c < 0xF0) {
+    *cp = (int32_t)(((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu));
+    return 3;
+  }
+  *cp = (int32_t)(((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu));
+  return 4;
+}
+/* Encode cp as UTF-8 into out (>= 4 bytes); returns the byte length. */
+int pst_utf8_put(unsigned char *out, int32_t cp);
+/* Offset of the first invalid UTF-8 byte (overlong, surrogate, > U+10FFFF, truncated or
+ * stray continuation byte) in s[0..len), or -1 if valid. */
+long pst_utf8_invalid_at(const unsigned char *s, size_t len);
+
+/* Whole file into a NUL-terminated malloc'd buffer (PST_ERR_IO naming path). */
+pst_err pst_tok_read_file(const char *path, char **buf, size_t *len);
+/* SHA-256 of bytes, as 64 lowercase hex digits + NUL. */
+void pst_sha256_hex(const void *data, size_t len, char hex[65]);
+
+/* WordPiece model (src/data/wordpiece.c): vocab + BERT normaliser / pre-tokeniser. */
+typedef struct pst_wordpiece pst_wordpiece;
+/* Reads vocab_txt; *vocab_sha256 (65 bytes) receives the file's hash. */
+pst_err pst_wordpiece_load(pst_wordpiece **out, const char *vocab_txt, int lowercase,
+                           char vocab_sha256[65]);
+void pst_wordpiece_free(pst_wordpiece *w);
+/* Tokens of text[0..len) (valid UTF-8, no special tokens inside): appended to ids. */
+pst_err pst_wordpiece_tokenize(const pst_wordpiece *w, const char *text, size_t len, int32_t **ids,
+                               int *n, int *cap);
+int32_t pst_wordpiece_id(const pst_wordpiece *w, const char *token); /* -1 if absent */
+int pst_wordpiece_size(const pst_wordpiece *w);
+/* BERT normalisation (clean text, CJK spacing, and with lowercase NFD + drop Mn + lower case)
+ * of text[0..len) into a malloc'd NUL-terminated string *out (for tests and tools). */
+pst_err pst_bert_normalize(const char *text, size_t len, int lowercase, char **out, size_t *out_len);
+
+/* Character classes of the BERT normaliser / pre-tokeniser: removed by clean_text (NUL,
+ * U+FFFD, controls), white space (-> ' ', splits words), CJK ideograph (spaced out),
+ * punctuation (a word of its own), other. */
+enum { PST_BERT_OTHER, PST_BERT_SPACE, PST_BERT_PUNCT, PST_BERT_REMOVED, PST_BERT_CJK };
+int pst_bert_char_class(int32_t c);
+
+/* Byte-level BPE model (src/data/bpe.c). */
+typedef struct pst_bpe pst_bpe;
+pst_err pst_bpe_load(pst_bpe **out, const char *vocab_json, const char *merges_txt,
+                     char vocab_sha256[65], char merges_sha256[65]);
+void pst_bpe_free(pst_bpe *b);
+/* Tokens of text[0..len) (valid UTF-8, no special tokens inside): appended to ids. */
+pst_err pst_bpe_tokenize(const pst_bpe *b, const char *text, size_t len, int32_t **ids, int *n,
+                         int *cap);
+int32_t pst_bpe_id(const pst_bpe *b, const char *token); /* -1 if absent */
+int pst_bpe_size(const pst_bpe *b);                       /* max id + 1 */
+/* Classes of the GPT-2 regex: \s, \p{L}, \p{N}, anything else. */
+enum { PST_GPT2_SPACE, PST_GPT2_LETTER, PST_GPT2_NUMBER, PST_GPT2_OTHER };
+int pst_gpt2_char_class(int32_t c);
+/* GPT-2 pre-tokenisation: calls fn(ctx, start, len) for each piece of text[0..len) in order
+ * (the regex 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+). */
+pst_err pst_gpt2_pretokenize(const char *text, size_t len,
+                             pst_err (*fn)(void *ctx, const char *piece, size_t plen), void *ctx);
+
+#endif

@@ -1,0 +1,147 @@
+/* inspect_cmd.c — `pst inspect-model DIR [-v|-q]`: read a Hugging Face model directory
+ * (hfmodel.h), build the pst model it describes, load its weights and print the
+ * architecture, the dimensions, the parameters per group and the files read. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pst/cli.h"
+#include "pst/config.h"
+#include "pst/hfmodel.h"
+#include "pst/model.h"
+#include "pst/params.h"
+
+static void inspect_usage(FILE *f) {
+  fprintf(f,
+          "usage: pst inspect-model DIR [-v] [-q]\n\n"
+          "Reads DIR/config.json and DIR/model.safetensors (or the shards listed in\n"
+          "DIR/model.safetensors.index.json) of a Hugging Face BERT, RoBERTa or GPT-2 checkpoint,\n"
+          "loads every tensor into a pst model and prints the architecture, dimensions, parameter\n"
+          "counts per group and the files read. Fails with the first missing or mis-shaped tensor.\n"
+          "  -v  also list checkpoint tensors pst does not use, and error trails\n"
+          "  -q  errors only\n");
+}
+
+enum { G_EMB, G_LIN, G_LN, G_HEAD, G_COUNT };
+static const char *GROUP_NAMES[G_COUNT] = {"embeddings", "block linears", "layer norms", "head"};
+
+/* Group of a checkpoint tensor by its pst name; -1 for PST trainables (not in checkpoints). */
+static int group_of(const char *name) {
+  size_t n = strlen(name);
+  int ln = !strncmp(name, "emb.ln.", 7) || !strncmp(name, "lnf.", 4);
+  if (n > 5 && (!strcmp(name + n - 5, "ln1.w") || !strcmp(name + n - 5, "ln1.b") ||
+                !strcmp(name + n - 5, "ln2.w") || !strcmp(name + n - 5, "ln2.b")))
+    ln = 1;
+  if (ln) return G_LN;
+  if (!strncmp(name, "emb.", 4)) return G_EMB;
+  if (!strncmp(name, "pool.", 5) || !strncmp(name, "cls.", 4)) return G_HEAD;
+  if (!strncmp(name, "blk.", 4) && n > 2 && name[n - 2] == '.' && (name[n - 1] == 'w' || name[n - 1] == 'b'))
+    return G_LIN;
+  return -1;
+}
+
+static void print_count(const char *label, long long n, const char *note) {
+  printf("  %-16s %14lld  (%.2f M)%s%s\n", label, n, n / 1e6, note[0] ? "  " : "", note);
+}
+
+int pst_cmd_inspect_model(int argc, char **argv) {
+  const char *dir = NULL;
+  int verbose = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      inspect_usage(stdout);
+      return 0;
+    }
+    if (!strcmp(argv[i], "-v")) { verbose = 1; pst_log_level = 2; }
+    else if (!strcmp(argv[i], "-q")) pst_log_level = 0;
+    else if (argv[i][0] == '-') {
+      fprintf(stderr, "pst inspect-model: unknown option '%s'\n\n", argv[i]);
+      inspect_usage(stderr);
+      return 2;
+    } else if (dir) {
+      fprintf(stderr, "pst inspect-model: only one directory may be given ('%s' and '%s')\n", dir, argv[i]);
+      return 2;
+    } else dir = argv[i];
+  }
+  if (!dir) {
+    fprintf(stderr, "pst inspect-model: no model directory given\n\n");
+    inspect_usage(stderr);
+    return 2;
+  }
+
+  pst_config cfg;
+  pst_config_defaults(&cfg);
+  int offset = 0, labels = 0;
+  pst_model *m = NULL;
+  pst_hf_report rep;
+  pst_err rc = pst_hf_read_config(dir, &cfg, &offset);
+  if (!rc) rc = pst_hf_read_num_labels(dir, &labels);
+  if (!rc) {
+    int gpt2 = !strcmp(cfg.arch, "gpt2");
+    if (labels > 0) cfg.num_labels = labels;
+    strcpy(cfg.task, gpt2 ? "lm" : cfg.num_labels == 1 ? "regress" : "classify");
+    strcpy(cfg.method, "lora"); /* frozen W0, tiny trainables: the checkpoint's memory only */
+    cfg.r1 = cfg.r2 = 1;
+    cfg.seq_len = 1;
+    rc = pst_config_finalize(&cfg);
+  }
+  if (!rc) rc = pst_model_create(&m, &cfg, 1, 1);
+  if (!rc) rc = pst_hf_load_weights_report(dir, m, &rep);
+  if (rc) {
+    pst_err_print(stderr, verbose);
+    pst_model_destroy(m);
+    return 1;
+  }
+
+  long long count[G_COUNT] = {0}, total = 0, fresh = 0;
+  pst_params *tabs[2] = {pst_model_frozen(m), pst_model_trainables(m)};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < tabs[k]->n; i++) {
+      const pst_tensor_info *t = &tabs[k]->t[i];
+      int g = group_of(t->name);
+      if (g < 0) continue;
+      count[g] += (long long)t->numel;
+      total += (long long)t->numel;
+      if ((!strncmp(t->name, "pool.", 5) && !rep.pool_loaded) || (!strncmp(t->name, "cls.", 4) && !rep.cls_loaded))
+        fresh += (long long)t->numel;
+    }
+
+  int gpt2 = !strcmp(cfg.arch, "gpt2");
+  printf("model directory  %s\n", dir);
+  printf("architecture     %s (config.json model_type '%s'; tensor prefix %s%s%s; %s)\n", cfg.arch, rep.model_type,
+         rep.prefix[0] ? "'" : "", rep.prefix[0] ? rep.prefix : "none", rep.prefix[0] ? "'" : "",
+         gpt2 ? "pre-LN decoder, LM head tied to emb.tok" : "post-LN encoder");
+  printf("dimensions       hidden %d, layers %d, heads %d (head dim %d), ffn %d, vocab %d\n", cfg.hidden, cfg.layers,
+         cfg.heads, cfg.hidden / cfg.heads, cfg.ffn, cfg.vocab);
+  printf("                 positions %d", cfg.max_positions);
+  if (offset) printf(" (position ids start at model.position_offset = %d)", offset);
+  if (!gpt2) printf(", token types %d", cfg.type_vocab);
+  printf(", layer-norm eps %g, activation %s\n", cfg.ln_eps, cfg.activation);
+  printf("parameters\n");
+  print_count(GROUP_NAMES[G_EMB], count[G_EMB], "");
+  print_count(GROUP_NAMES[G_LIN], count[G_LIN], "");
+  print_count(GROUP_NAMES[G_LN], count[G_LN], "");
+  if (!gpt2) {
+    char note[160];
+    snprintf(note, sizeof note, "pooler %s, classifier (%d label%s) %s", rep.pool_loaded ? "loaded" : "fresh",
+             cfg.num_labels, cfg.num_labels == 1 ? "" : "s", rep.cls_loaded ? "loaded" : "fresh");
+    print_count(GROUP_NAMES[G_HEAD], count[G_HEAD], note);
+  } else {
+    print_count(GROUP_NAMES[G_HEAD], 0, "tied to emb.tok");
+  }
+  print_count("total", total, "");
+  print_count("from checkpoint", rep.params_loaded, fresh ? "(the rest is a fresh head)" : "");
+  printf("files read\n");
+  for (int i = 0; i < rep.nfiles && i < PST_HF_MAX_FILES; i++) {
+    char path[PST_PATH_MAX + 300];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, rep.files[i]);
+    if (stat(path, &sb) == 0) printf("  %s  (%lld bytes)\n", path, (long long)sb.st_size);
+    else printf("  %s\n", path);
+  }
+  if (rep.nfiles > PST_HF_MAX_FILES) printf("  ... and %d more\n", rep.nfiles - PST_HF_MAX_FILES);
+  if (rep.ignored)
+    printf("checkpoint tensors not used by pst: %d%s\n", rep.ignored, verbose ? " (listed on stderr)" : " (-v lists them)");
+  pst_model_destroy(m);
+  return 0;
+}

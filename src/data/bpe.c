@@ -1,0 +1,441 @@
+/* bpe.c — GPT-2 / RoBERTa byte-level BPE as Hugging Face tokenizers does it: the GPT-2
+ * pre-tokenisation regex written out by hand over utf8proc categories, each piece's bytes
+ * mapped through bytes_to_unicode, then BPE merges applied lowest rank first (leftmost on
+ * ties) and the symbols looked up in vocab.json. */
+#include "pst/tokenizer.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+typedef struct {
+  uint64_t key; /* left id << 32 | right id; UINT64_MAX = empty */
+  int32_t rank, id;
+} merge_slot;
+
+struct pst_bpe {
+  pst_tok_vocab *vocab;
+  int size;             /* max id + 1 */
+  int32_t byte_id[256]; /* id of the one-character token of each byte, -1 if absent */
+  merge_slot *merges;
+  size_t mcap, mcount; /* mcap: power of two */
+};
+
+/* ---- pre-tokenisation ------------------------------------------------------------------------ */
+
+enum { CL_SPACE = PST_GPT2_SPACE, CL_LETTER = PST_GPT2_LETTER, CL_NUMBER = PST_GPT2_NUMBER,
+       CL_OTHER = PST_GPT2_OTHER };
+
+/* Letters and numbers of Unicode 16 (Oniguruma's tables in HF tokenizers 0.23.3) that
+ * utf8proc 2.8 (Unicode 15.0) leaves unassigned; see tests/reference/make_tokenizer_fixtures.py
+ * --c-tables and tests/fixtures/tokenizer/unicode.json. */
+static const struct {
+  int32_t lo, hi, cl;
+} gpt2_class_fix[] = {
+    {0x1C89, 0x1C8A, CL_LETTER}, {0xA7CB, 0xA7CD, CL_LETTER}, {0xA7DA, 0xA7DC, CL_LETTER},
+    {0x105C0, 0x105F3, CL_LETTER}, {0x10D40, 0x10D49, CL_NUMBER}, {0x10D4A, 0x10D65, CL_LETTER},
+    {0x10D6F, 0x10D85, CL_LETTER}, {0x10EC2, 0x10EC4, CL_LETTER}, {0x11380, 0x11389, CL_LETTER},
+    {0x1138B, 0x1138B, CL_LETTER}, {0x1138E, 0x1138E, CL_LETTER}, {0x11390, 0x113B5, CL_LETTER},
+    {0x113B7, 0x113B7, CL_LETTER}, {0x113D1, 0x113D1, CL_LETTER}, {0x113D3, 0x113D3, CL_LETTER},
+    {0x116D0, 0x116E3, CL_NUMBER}, {0x11BC0, 0x11BE0, CL_LETTER}, {0x11BF0, 0x11BF9, CL_NUMBER},
+    {0x13460, 0x143FA, CL_LETTER}, {0x16100, 0x1611D, CL_LETTER}, {0x16130, 0x16139, CL_NUMBER},
+    {0x16D40, 0x16D6C, CL_LETTER}, {0x16D70, 0x16D79, CL_NUMBER}, {0x18CFF, 0x18CFF, CL_LETTER},
+    {0x1CCF0, 0x1CCF9, CL_NUMBER}, {0x1E5D0, 0x1E5ED, CL_LETTER}, {0x1E5F0, 0x1E5F0, CL_LETTER},
+    {0x1E5F1, 0x1E5FA, CL_NUMBER}, {0x2EBF0, 0x2EE5D, CL_LETTER},
+};
+
+/* Regex classes: \s (Unicode White_Space, as Oniguruma), \p{L}, \p{N}, anything else. */
+int pst_gpt2_char_class(int32_t c) {
+  if (c < 0x80) {
+    if (c == ' ' || (c >= 0x09 && c <= 0x0D)) return CL_SPACE;
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return CL_LETTER;
+    if (c >= '0' && c <= '9') return CL_NUMBER;
+    return CL_OTHER;
+  }
+  if (c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+      c == 0x202F || c == 0x205F || c == 0x3000)
+    return CL_SPACE;
+  utf8proc_category_t k = utf8proc_category(c);
+  if (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) return CL_LETTER;
+  if (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO) return CL_NUMBER;
+  if (k == UTF8PROC_CATEGORY_CN && c >= 0x1C89) { /* binary search the Unicode 16 additions */
+    int lo = 0, hi = (int)(sizeof gpt2_class_fix / sizeof gpt2_class_fix[0]) - 1;
+    while (lo <= hi) {
+      int mid = (lo + hi) / 2;
+      if (c < gpt2_class_fix[mid].lo) hi = mid - 1;
+      else if (c > gpt2_class_fix[mid].hi) lo = mid + 1;
+      else return gpt2_class_fix[mid].cl;
+    }
+  }
+  return CL_OTHER;
+}
+
+/* Class of the code point at s[i] (valid UTF-8); *next = offset after it. */
+static int class_at(const unsigned char *s, size_t i, size_t *next) {
+  int32_t c;
+  *next = i + (size_t)pst_utf8_next(s + i, &c);
+  return pst_gpt2_char_class(c);
+}
+
+/* End of the run of class k starting at i. */
+static size_t run_end(const unsigned char *s, size_t len, size_t i, int k) {
+  while (i < len) {
+    size_t nx;
+    if (class_at(s, i, &nx) != k) break;
+    i = nx;
+  }
+  return i;
+}
+
+/* The alternatives of 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * tried in order at each position (leftmost-first, greedy, as the regex engine does). */
+pst_err pst_gpt2_pretokenize(const char *text, size_t len,
+                             pst_err (*fn)(void *ctx, const char *piece, size_t plen), void *ctx) {
+  const unsigned char *s = (const unsigned char *)text;
+  size_t i = 0;
+  while (i < len) {
+    size_t end;
+    if (s[i] == '\'' && i + 1 < len) {
+      unsigned char c1 = s[i + 1], c2 = i + 2 < len ? s[i + 2] : 0;
+      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') {
+        PST_CHECK(fn(ctx, text + i, 2));
+        i += 2;
+        continue;
+      }
+      if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
+        PST_CHECK(fn(ctx, text + i, 3));
+        i += 3;
+        continue;
+      }
+    }
+    size_t nx;
+    int k = class_at(s, i, &nx);
+    if (s[i] == ' ' && nx < len) { /* " ?" before a letter, number or other run */
+      size_t nx2;
+      int k2 = class_at(s, nx, &nx2);
+      if (k2 != CL_SPACE) {
+        end = run_end(s, len, nx2, k2);
+        PST_CHECK(fn(ctx, text + i, end - i));
+        i = end;
+        continue;
+      }
+    }
+    if (k != CL_SPACE) {
+      end = run_end(s, len, nx, k);
+    } else {
+      /* \s+(?!\S): the whole run at the end of the text; before a non-space, all but its
+       * last character (which then starts the next piece) unless that leaves nothing, in
+       * which case \s+ takes the single character */
+      size_t last = i;
+      end = nx;
+      while (end < len) {
+        size_t n2;
+        if (class_at(s, end, &n2) != CL_SPACE) break;
+        last = end;
+        end = n2;
+      }
+      if (end < len && last > i) end = last;
+    }
+    PST_CHECK(fn(ctx, text + i, end - i));
+    i = end;
+  }
+  return PST_OK;
+}
+
+/* ---- merges ------------------------------------------------------------------------------------ */
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+static const merge_slot *merge_find(const pst_bpe *b, int32_t l, int32_t r) {
+  uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+  size_t mask = b->mcap - 1, i = (size_t)mix64(key) & mask;
+  for (;;) {
+    const merge_slot *m = &b->merges[i];
+    if (m->key == key) return m;
+    if (m->key == UINT64_MAX) return NULL;
+    i = (i + 1) & mask;
+  }
+}
+
+/* Insert or overwrite (a repeated merge keeps its last rank, as HF's map does). */
+static void merge_put(pst_bpe *b, int32_t l, int32_t r, int32_t rank, int32_t id) {
+  uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+  size_t mask = b->mcap - 1, i = (size_t)mix64(key) & mask;
+  while (b->merges[i].key != UINT64_MAX && b->merges[i].key != key) i = (i + 1) & mask;
+  if (b->merges[i].key == UINT64_MAX) b->mcount++;
+  b->merges[i] = (merge_slot){key, rank, id};
+}
+
+/* ---- BPE of one piece ------------------------------------------------------------------------ */
+
+typedef struct {
+  int32_t rank, pos, id;
+} heap_ent;
+
+/* Scratch shared by the pieces of one pst_bpe_tokenize call. */
+typedef struct {
+  const pst_bpe *b;
+  int32_t **ids;
+  int *n, *cap;
+  int32_t *sym, *prev, *next; /* symbol ids and links, by start position */
+  heap_ent *heap;
+  size_t scap, hcap;
+} bpe_work;
+
+static int heap_less(const heap_ent *a, const heap_ent *b) {
+  return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+}
+
+static void heap_push(heap_ent *h, size_t *hn, heap_ent e) {
+  size_t i = (*hn)++;
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!heap_less(&e, &h[p])) break;
+    h[i] = h[p];
+    i = p;
+  }
+  h[i] = e;
+}
+
+static heap_ent heap_pop(heap_ent *h, size_t *hn) {
+  heap_ent top = h[0], e = h[--*hn];
+  size_t i = 0, n = *hn;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && heap_less(&h[c + 1], &h[c])) c++;
+    if (!heap_less(&h[c], &e)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (n) h[i] = e;
+  return top;
+}
+
+/* Push the merge of the pair starting at symbol position p (if it has one). */
+static void push_pair(bpe_work *w, size_t *hn, int32_t p) {
+  int32_t q = w->next[p];
+  if (q < 0) return;
+  const merge_slot *m = merge_find(w->b, w->sym[p], w->sym[q]);
+  if (m) heap_push(w->heap, hn, (heap_ent){m->rank, p, m->id});
+}
+
+/* BPE of one pre-token (HF's Word::merge_all): a queue of candidate merges ordered by
+ * (rank, position); stale entries, whose pair no longer exists, are skipped. */
+static pst_err bpe_piece(void *ctx, const char *piece, size_t plen) {
+  bpe_work *w = ctx;
+  const pst_bpe *b = w->b;
+  if (plen == 1) {
+    int32_t id = b->byte_id[(unsigned char)piece[0]];
+    return id >= 0 ? pst_tok_push(w->ids, w->n, w->cap, id) : PST_OK;
+  }
+  if (plen > (size_t)INT32_MAX / 4) PST_ERR(PST_ERR_ARG, "pre-token of %zu bytes is too long", plen);
+  if (plen > w->scap) {
+    size_t cap = w->scap ? w->scap : 64;
+    while (cap < plen) cap *= 2;
+    int32_t *s = realloc(w->sym, cap * 3 * sizeof *s);
+    if (!s) PST_ERR(PST_ERR_MEM, "out of memory for BPE of a %zu-byte piece", plen);
+    w->sym = s;
+    w->prev = s + cap;
+    w->next = s + 2 * cap;
+    w->scap = cap;
+  }
+  if (3 * plen > w->hcap) {
+    heap_ent *h = realloc(w->heap, 3 * plen * sizeof *h);
+    if (!h) PST_ERR(PST_ERR_MEM, "out of memory for BPE of a %zu-byte piece", plen);
+    w->heap = h;
+    w->hcap = 3 * plen;
+  }
+  /* one symbol per byte that has a token (bytes without one are dropped, as HF does
+   * without an unknown token) */
+  int32_t ns = 0;
+  for (size_t i = 0; i < plen; i++) {
+    int32_t id = b->byte_id[(unsigned char)piece[i]];
+    if (id < 0) continue;
+    w->sym[ns] = id;
+    w->prev[ns] = ns - 1;
+    w->next[ns] = ns + 1;
+    ns++;
+  }
+  if (!ns) return PST_OK;
+  w->next[ns - 1] = -1;
+  size_t hn = 0;
+  for (int32_t p = 0; p + 1 < ns; p++) push_pair(w, &hn, p);
+  while (hn) {
+    heap_ent e = heap_pop(w->heap, &hn);
+    int32_t p = e.pos, q = w->next[p];
+    if (w->sym[p] < 0 || q < 0) continue; /* merged away, or now last */
+    const merge_slot *m = merge_find(b, w->sym[p], w->sym[q]);
+    if (!m || m->id != e.id) continue; /* stale: the pair at p changed */
+    w->sym[p] = e.id;
+    w->sym[q] = -1;
+    w->next[p] = w->next[q];
+    if (w->next[q] >= 0) w->prev[w->next[q]] = p;
+    if (w->prev[p] >= 0) push_pair(w, &hn, w->prev[p]);
+    push_pair(w, &hn, p);
+  }
+  for (int32_t p = 0; p >= 0; p = w->next[p]) PST_CHECK(pst_tok_push(w->ids, w->n, w->cap, w->sym[p]));
+  return PST_OK;
+}
+
+pst_err pst_bpe_tokenize(const pst_bpe *b, const char *text, size_t len, int32_t **ids, int *n, int *cap) {
+  bpe_work w = {.b = b, .ids = ids, .n = n, .cap = cap};
+  pst_err rc = pst_gpt2_pretokenize(text, len, bpe_piece, &w);
+  free(w.sym);
+  free(w.heap);
+  PST_CHECK(rc);
+  return PST_OK;
+}
+
+/* ---- loading ---------------------------------------------------------------------------------- */
+
+/* GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes to
+ * U+0100.. in byte order. */
+static int32_t byte_to_unicode(int byte) {
+  if ((byte >= 0x21 && byte <= 0x7E) || (byte >= 0xA1 && byte <= 0xAC) || (byte >= 0xAE && byte <= 0xFF))
+    return byte;
+  int n = 0;
+  for (int b = 0; b < byte; b++)
+    if (!((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))) n++;
+  return 256 + n;
+}
+
+static pst_err load_vocab_json(pst_bpe *b, const char *path, char sha[65]) {
+  char *buf;
+  size_t len;
+  PST_CHECK(pst_tok_read_file(path, &buf, &len));
+  pst_sha256_hex(buf, len, sha);
+  json_error_t je;
+  json_t *root = json_loadb(buf, len, 0, &je);
+  free(buf);
+  if (!root) PST_ERR(PST_ERR_FORMAT, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+  if (!json_is_object(root) || json_object_size(root) == 0) {
+    json_decref(root);
+    PST_ERR(PST_ERR_FORMAT, "%s: expected a non-empty JSON object of token -> id", path);
+  }
+  const char *key;
+  json_t *val;
+  int64_t max_id = -1;
+  json_object_foreach(root, key, val) {
+    json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
+    if (id < 0 || id > INT32_MAX - 64) {
+      json_decref(root);
+      PST_ERR(PST_ERR_FORMAT, "%s: token \"%.64s\": id is not an integer in [0, %d]", path, key, INT32_MAX - 64);
+    }
+    pst_err rc = pst_tok_vocab_put(b->vocab, key, strlen(key), (int32_t)id);
+    if (rc) {
+      json_decref(root);
+      PST_CHECK(rc);
+    }
+    if (id > max_id) max_id = id;
+  }
+  json_decref(root);
+  b->size = (int)(max_id + 1);
+  return PST_OK;
+}
+
+static pst_err load_merges(pst_bpe *b, const char *path, char sha[65]) {
+  char *buf;
+  size_t len;
+  PST_CHECK(pst_tok_read_file(path, &buf, &len));
+  pst_sha256_hex(buf, len, sha);
+  size_t lines = 1;
+  for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
+  b->mcap = 16;
+  while (b->mcap < 2 * lines) b->mcap *= 2;
+  b->merges = malloc(b->mcap * sizeof *b->merges);
+  if (!b->merges) {
+    free(buf);
+    PST_ERR(PST_ERR_MEM, "%s: out of memory for %zu merges", path, lines);
+  }
+  for (size_t i = 0; i < b->mcap; i++) b->merges[i].key = UINT64_MAX;
+  long line = 0;
+  int32_t rank = 0;
+  pst_err rc = PST_OK;
+  char msg[512] = "";
+  for (size_t i = 0; i < len && !rc;) {
+    size_t e = i;
+    while (e < len && buf[e] != '\n') e++;
+    line++;
+    size_t next = e + 1;
+    if (e > i && buf[e - 1] == '\r') e--;
+    buf[e] = 0;
+    char *s = buf + i;
+    i = next;
+    if (strncmp(s, "#version", 8) == 0) continue;
+    long bad = pst_utf8_invalid_at((const unsigned char *)s, strlen(s));
+    char *sp = strchr(s, ' ');
+    if (bad >= 0) {
+      rc = PST_ERR_FORMAT;
+      snprintf(msg, sizeof msg, "not valid UTF-8 (byte offset %ld in the line)", bad);
+    } else if (e - (size_t)(s - buf) != strlen(s)) {
+      rc = PST_ERR_FORMAT;
+      snprintf(msg, sizeof msg, "NUL byte in the line");
+    } else if (!sp || sp == s || !sp[1] || strchr(sp + 1, ' ')) {
+      rc = PST_ERR_FORMAT;
+      snprintf(msg, sizeof msg, "expected \"left right\", got \"%.80s\"", s);
+    } else {
+      *sp = 0;
+      const char *r = sp + 1;
+      int32_t lid = pst_tok_vocab_get(b->vocab, NULL, 0, s, strlen(s));
+      int32_t rid = pst_tok_vocab_get(b->vocab, NULL, 0, r, strlen(r));
+      int32_t mid = pst_tok_vocab_get(b->vocab, s, strlen(s), r, strlen(r));
+      if (lid < 0 || rid < 0 || mid < 0) {
+        rc = PST_ERR_FORMAT;
+        if (lid < 0 || rid < 0)
+          snprintf(msg, sizeof msg, "token \"%.80s\" is not in the vocabulary", lid < 0 ? s : r);
+        else
+          snprintf(msg, sizeof msg, "merged token \"%.80s%.80s\" is not in the vocabulary", s, r);
+      } else if (rank == INT32_MAX) {
+        rc = PST_ERR_FORMAT;
+        snprintf(msg, sizeof msg, "too many merges");
+      } else {
+        merge_put(b, lid, rid, rank++, mid);
+      }
+    }
+  }
+  free(buf);
+  if (rc) PST_ERR(rc, "%s:%ld: %s", path, line, msg);
+  return PST_OK;
+}
+
+pst_err pst_bpe_load(pst_bpe **out, const char *vocab_json, const char *merges_txt, char vocab_sha256[65],
+                     char merges_sha256[65]) {
+  *out = NULL;
+  pst_bpe *b = calloc(1, sizeof *b);
+  if (!b) PST_ERR(PST_ERR_MEM, "out of memory loading %s", vocab_json);
+  pst_err rc = pst_tok_vocab_new(&b->vocab);
+  if (!rc) rc = load_vocab_json(b, vocab_json, vocab_sha256);
+  if (!rc) rc = load_merges(b, merges_txt, merges_sha256);
+  if (rc) {
+    pst_bpe_free(b);
+    PST_CHECK(rc);
+  }
+  for (int i = 0; i < 256; i++) {
+    unsigned char u[4];
+    int ul = pst_utf8_put(u, byte_to_unicode(i));
+    b->byte_id[i] = pst_tok_vocab_get(b->vocab, NULL, 0, (const char *)u, (size_t)ul);
+  }
+  *out = b;
+  return PST_OK;
+}
+
+void pst_bpe_free(pst_bpe *b) {
+  if (!b) return;
+  pst_tok_vocab_free(b->vocab);
+  free(b->merges);
+  free(b);
+}
+
+int32_t pst_bpe_id(const pst_bpe *b, const char *token) {
+  return pst_tok_vocab_get(b->vocab, NULL, 0, token, strlen(token));
+}
+
+int pst_bpe_size(const pst_bpe *b) { return b->size; }

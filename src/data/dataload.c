@@ -1,0 +1,104 @@
+/* dataload.c — read a split per the config and tokenize it into token ids (dataload.h). */
+#include "pst/dataload.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pst/textdata.h"
+
+/* Tokenize every example of `in` into out (ids, types, labels). */
+static pst_err encode_all(pst_split *s, const pst_text_dataset *in, const pst_tokenizer *tok, int max_len,
+                          pst_task task, const char *path) {
+  pst_dataset *d = &s->ids;
+  memset(d, 0, sizeof *d);
+  d->n = in->n;
+  size_t cap = (size_t)in->n * (size_t)max_len; /* upper bound: truncated to max_len */
+  PST_CHECK(pst_calloc((void **)&d->start, (size_t)in->n + 1, sizeof(long), "data set"));
+  PST_CHECK(pst_calloc((void **)&d->ids, cap ? cap : 1, sizeof(int32_t), "data set"));
+  PST_CHECK(pst_calloc((void **)&d->types, cap ? cap : 1, sizeof(int32_t), "data set"));
+  if (task == PST_TASK_CLASSIFY) PST_CHECK(pst_calloc((void **)&d->label, (size_t)in->n, sizeof(int32_t), "labels"));
+  if (task == PST_TASK_REGRESS) PST_CHECK(pst_calloc((void **)&d->label_f, (size_t)in->n, sizeof(float), "labels"));
+  long pos = 0;
+  for (long i = 0; i < in->n; i++) {
+    const pst_text_example *e = &in->ex[i];
+    int len;
+    pst_err rc = pst_encode(tok, e->a, e->b, max_len, d->ids + pos, d->types + pos, &len);
+    if (rc) PST_ERR(rc, "%s:%ld: cannot tokenize: %s", path, e->line, pst_err_message());
+    if (task == PST_TASK_CLASSIFY) {
+      if (e->label_id < 0) PST_ERR(PST_ERR_FORMAT, "%s:%ld: the example has no label", path, e->line);
+      d->label[i] = e->label_id;
+    } else if (task == PST_TASK_REGRESS) {
+      d->label_f[i] = e->label;
+    }
+    pos += len;
+    d->start[i + 1] = pos;
+  }
+  return PST_OK;
+}
+
+pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, const pst_tokenizer *tok) {
+  memset(s, 0, sizeof *s);
+  pst_task task;
+  PST_CHECK(pst_task_parse(&task, cfg->task));
+  if (!strcmp(cfg->format, "ids")) {
+    PST_CHECK(pst_dataset_load(&s->ids, path, task, cfg->vocab, cfg->num_labels));
+    s->num_labels = task == PST_TASK_CLASSIFY ? cfg->num_labels : task == PST_TASK_REGRESS ? 1 : 0;
+    return PST_OK;
+  }
+  if (!tok) PST_ERR(PST_ERR_CONFIG, "data.format = %s needs a tokenizer (data.tokenizer or model.hf_dir)", cfg->format);
+  pst_bad_rows bad = !strcmp(cfg->bad_rows, "skip") ? PST_BAD_SKIP : PST_BAD_FAIL;
+  pst_text_dataset td;
+  memset(&td, 0, sizeof td);
+  pst_err rc;
+  if (!strcmp(cfg->format, "glue")) {
+    pst_glue_task gt;
+    PST_CHECK(pst_glue_task_parse(&gt, cfg->glue_task));
+    rc = pst_glue_load(&td, gt, path, bad, &s->skipped);
+  } else {
+    pst_table_opts o;
+    memset(&o, 0, sizeof o);
+    PST_CHECK(pst_table_format_parse(&o.format, cfg->format));
+    o.text_a = cfg->text_a;
+    o.text_b = cfg->text_b[0] ? cfg->text_b : NULL;
+    o.label = task == PST_TASK_LM ? NULL : cfg->label;
+    o.regression = task == PST_TASK_REGRESS;
+    o.sort_labels = 1;
+    o.bad = bad;
+    rc = pst_table_load(&td, path, &o, &s->skipped);
+  }
+  if (!rc) {
+    s->num_labels = td.regression ? 1 : td.num_labels;
+    if (td.label_names && td.num_labels > 0) {
+      s->label_names = calloc((size_t)td.num_labels, sizeof(char *));
+      for (int i = 0; s->label_names && i < td.num_labels; i++) s->label_names[i] = strdup(td.label_names[i]);
+    }
+    rc = encode_all(s, &td, tok, cfg->seq_len, task, path);
+  }
+  pst_text_dataset_free(&td);
+  if (rc) {
+    pst_err_trace(__FILE__, __LINE__, __func__);
+    pst_split_free(s);
+    return rc;
+  }
+  if (s->skipped) pst_log(1, "pst: %s: skipped %ld malformed rows (data.bad_rows = skip)\n", path, s->skipped);
+  return PST_OK;
+}
+
+pst_err pst_split_check_labels(const pst_split *train, const pst_split *dev, const char *dev_path) {
+  if (!train->label_names || !dev->label_names) return PST_OK;
+  int same = train->num_labels == dev->num_labels;
+  for (int i = 0; same && i < train->num_labels; i++) same = !strcmp(train->label_names[i], dev->label_names[i]);
+  if (!same)
+    PST_ERR(PST_ERR_FORMAT, "%s: its classes (%d, first '%s') differ from the training set's (%d, first '%s')",
+            dev_path, dev->num_labels, dev->num_labels ? dev->label_names[0] : "", train->num_labels,
+            train->num_labels ? train->label_names[0] : "");
+  return PST_OK;
+}
+
+void pst_split_free(pst_split *s) {
+  pst_dataset_free(&s->ids);
+  if (s->label_names)
+    for (int i = 0; i < s->num_labels; i++) free(s->label_names[i]);
+  free(s->label_names);
+  memset(s, 0, sizeof *s);
+}
