@@ -30,6 +30,12 @@ if [ -n "$missing" ]; then
   fi
 fi
 
+# The reference scripts of the tests (never pst itself) tokenize with PyPI's `tokenizers`.
+if [ "$mode" = check ] && ! /usr/bin/python3 -c 'import tokenizers' 2>/dev/null; then
+  echo "quickstart: installing PyPI tokenizers for /usr/bin/python3 (test references only)"
+  /usr/bin/python3 -m pip install -q --break-system-packages tokenizers
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
   autoreconf -fi
@@ -45,6 +51,7 @@ case "$mode" in
     # memcheck pass over the unit tests, fuzz replay and one parity case (tests/valgrind.sh)
     if command -v valgrind >/dev/null 2>&1; then make check-valgrind; fi ;;
   demo)
+    /usr/bin/python3 scripts/get-model --dest models/all-MiniLM-L6-v2
     ./pst train -c inputs/demo.ini ;;
   build) ;;
 esac

@@ -3,5 +3,6 @@
 #define PST_CLI_H
 
 int pst_cmd_train(int argc, char **argv);
+int pst_cmd_inspect_model(int argc, char **argv);
 
 #endif

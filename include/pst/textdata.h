@@ -17,8 +17,9 @@
  * PST_BAD_FAIL the first one fails the load with PST_ERR_FORMAT; with PST_BAD_SKIP they are
  * skipped, counted (*skipped, if not NULL) and reported in one pst_log line (level 1) with the
  * first five line numbers and the first problem. File-level problems fail in both modes:
- * unreadable file (PST_ERR_IO), header without a needed column, invalid json document,
- * no examples at all (PST_ERR_FORMAT). A leading UTF-8 BOM is ignored; LF and CRLF line
+ * unreadable file (PST_ERR_IO), a malformed header (or, without a header, first) row, a
+ * header without a needed column, an invalid json document, no examples at all
+ * (PST_ERR_FORMAT). A leading UTF-8 BOM is ignored; LF and CRLF line
  * ends are accepted, a missing final newline too; empty lines are skipped. A failed load
  * leaves the data set zeroed (nothing to free). */
 #ifndef PST_TEXTDATA_H

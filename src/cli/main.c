@@ -12,6 +12,7 @@ static void usage(FILE *f) {
           "pst %s — parameter-efficient sparse fine-tuning (PST) of BERT / RoBERTa / GPT-2\n\n"
           "usage:\n"
           "  pst train -c CONFIG.ini [section.key=value ...]   train (see `pst train --help`)\n"
+          "  pst inspect-model DIR                             a Hugging Face model directory: architecture, sizes\n"
           "  pst --version                                     version and BLAS kernels\n"
           "  pst --help                                        this text\n\n"
           "Environment: OMP_NUM_THREADS / train.threads set the threads; pst selects fast OpenBLAS\n"
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "train")) return pst_cmd_train(argc - 1, argv + 1);
+  if (!strcmp(cmd, "inspect-model")) return pst_cmd_inspect_model(argc - 1, argv + 1);
   fprintf(stderr, "pst: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;
