@@ -2,7 +2,17 @@
 #ifndef PST_CLI_H
 #define PST_CLI_H
 
+#include <stdio.h>
+
+#include "pst/config.h"
+
+/* Parse -c CONFIG, overrides, -v/-q (and -o OUT when output is not NULL) into a finalized
+ * cfg. Returns -1 to go on, or the exit status (0 after --help, 1 bad config, 2 bad usage). */
+int pst_cli_config(int argc, char **argv, pst_config *cfg, int *verbose, const char **output,
+                   void (*usage)(FILE *));
+
 int pst_cmd_train(int argc, char **argv);
 int pst_cmd_inspect_model(int argc, char **argv);
+int pst_cmd_prep(int argc, char **argv);
 
 #endif

@@ -16,9 +16,11 @@ typedef struct {
 } pst_split;
 
 /* Load `path` per cfg (format, glue_task, columns, bad_rows, task); tok may be NULL for
- * format = ids. For classification tables the classes are sorted (HF run_glue's order), so
- * train and dev agree; pst_split_check_labels verifies it. */
-pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, const pst_tokenizer *tok);
+ * format = ids (and prep, which then skips its tokenizer check). split ("train" or "dev")
+ * picks the group of a prep file. For classification tables the classes are sorted (HF
+ * run_glue's order), so train and dev agree; pst_split_check_labels verifies it. */
+pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, const pst_tokenizer *tok,
+                       const char *split);
 /* dev's classes must equal train's (same names, same order). */
 pst_err pst_split_check_labels(const pst_split *train, const pst_split *dev, const char *dev_path);
 void pst_split_free(pst_split *s);

@@ -46,15 +46,15 @@ void pst_tokenizer_free(pst_tokenizer *t);
 pst_err pst_tokenize(const pst_tokenizer *t, const char *text, int32_t **ids, int *n, int *cap);
 
 /* Model input for text a and optional b (NULL or "" = single sequence, like HF):
- *   WordPiece: [CLS] a [SEP] (b [SEP])   token types 0 ... 0 (1 ... 1 over b [SEP])
+ *   WordPiece: [CLS] a [SEP] (b [SEP])   token types 0 over [CLS] a [SEP], 1 over b [SEP]
  *   RoBERTa:   <s> a </s> (</s> b </s>)  token types all 0
  *   GPT-2:     a (b)                     token types 0 over a, 1 over b (as HF reports them)
- * truncated 'longest_first' to at most max_len ids exactly as HF tokenizers does: with
- * M = max_len - #specials, a single sequence keeps its first M tokens; a pair keeps both
- * when they fit, else cuts only the longer one if the shorter fits in M/2 .. , else gives
- * a M/2 and b M - M/2 ... (see pst_truncate_pair). ids[max_len], types[max_len] (types may
- * be NULL); *len = ids used (<= max_len, no padding written). max_len below the number of
- * specials is PST_ERR_ARG. */
+ * truncated to at most max_len ids as HF tokenizers' 'longest_first' does: with
+ * M = max_len - (number of specials), a single sequence keeps its first M tokens; a pair keeps
+ * the first ka of a and kb of b from pst_truncate_pair(na, nb, M). Outputs: ids[max_len] and
+ * types[max_len] (types may be NULL), *len = ids used (<= max_len; no padding is written).
+ * max_len below the number of specials (2 single / 3 pair for BERT, 2 / 4 for RoBERTa, 0 for
+ * GPT-2) is PST_ERR_ARG; invalid UTF-8 in a or b is PST_ERR_FORMAT. */
 pst_err pst_encode(const pst_tokenizer *t, const char *a, const char *b, int max_len, int32_t *ids,
                    int32_t *types, int *len);
 
@@ -65,14 +65,16 @@ int32_t pst_tokenizer_pad_id(const pst_tokenizer *t);
 /* Id of a token string in the vocab (or an appended special), -1 if absent. */
 int32_t pst_tokenizer_token_id(const pst_tokenizer *t, const char *token);
 /* Provenance: "wordpiece lowercase vocab-sha256:<hex>", "wordpiece cased ...",
- * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ..." (sha256 of the
- * file bytes). Owned by t. */
+ * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ..." (SHA-256 of the
+ * file bytes, computed by the built-in pst_sha256_hex; no libcrypto). Owned by t. */
 const char *pst_tokenizer_identity(const pst_tokenizer *t);
 
-/* Longest-first pair truncation of HF tokenizers: lengths na, nb to fit in m total
- * (*ka + *kb <= m). The shorter is kept whole when it fits (the longer gets the rest, but
- * never less than the shorter); otherwise the first gets m/2 and the second m - m/2
- * (the longer one gets the odd token; on equal lengths that is b). */
+/* Longest-first pair truncation of HF tokenizers (TruncationStrategy::LongestFirst): token
+ * counts na, nb cut to *ka <= na, *kb <= nb with *ka + *kb = min(na + nb, m). When both fit
+ * nothing is cut; when the shorter one is at most m/2 it is kept whole and the longer one gets
+ * the rest; otherwise the shorter gets floor(m/2) and the longer ceil(m/2), and on equal
+ * lengths b counts as the longer one (b gets the odd token; Python's old slow rule gave it to
+ * a). */
 void pst_truncate_pair(int na, int nb, int m, int *ka, int *kb);
 
 /* ---- building blocks shared by src/data/{tokenizer,wordpiece,bpe}.c ------------------------ */
@@ -107,8 +109,9 @@ static inline int pst_utf8_next(const unsigned char *s, int32_t *cp) {
 }
 /* Encode cp as UTF-8 into out (>= 4 bytes); returns the byte length. */
 int pst_utf8_put(unsigned char *out, int32_t cp);
-/* Offset of the first invalid UTF-8 byte (overlong, surrogate, > U+10FFFF, truncated or
- * stray continuation byte) in s[0..len), or -1 if valid. */
+/* Byte offset of the first malformed UTF-8 sequence in s[0..len) (its first byte: a stray
+ * continuation byte, a bad lead byte, an overlong form, a surrogate, a code point above
+ * U+10FFFF, a bad or missing continuation byte), or -1 if s is valid. */
 long pst_utf8_invalid_at(const unsigned char *s, size_t len);
 
 /* Whole file into a NUL-terminated malloc'd buffer (PST_ERR_IO naming path). */
@@ -128,7 +131,8 @@ pst_err pst_wordpiece_tokenize(const pst_wordpiece *w, const char *text, size_t 
 int32_t pst_wordpiece_id(const pst_wordpiece *w, const char *token); /* -1 if absent */
 int pst_wordpiece_size(const pst_wordpiece *w);
 /* BERT normalisation (clean text, CJK spacing, and with lowercase NFD + drop Mn + lower case)
- * of text[0..len) into a malloc'd NUL-terminated string *out (for tests and tools). */
+ * of text[0..len), which must be valid UTF-8, into a malloc'd NUL-terminated string *out
+ * (*out_len bytes; free() it). */
 pst_err pst_bert_normalize(const char *text, size_t len, int lowercase, char **out, size_t *out_len);
 
 /* Character classes of the BERT normaliser / pre-tokeniser: removed by clean_text (NUL,

@@ -12,6 +12,7 @@ static void usage(FILE *f) {
           "pst %s — parameter-efficient sparse fine-tuning (PST) of BERT / RoBERTa / GPT-2\n\n"
           "usage:\n"
           "  pst train -c CONFIG.ini [section.key=value ...]   train (see `pst train --help`)\n"
+          "  pst prep -c CONFIG.ini -o OUT.h5 [key=value ...]  tokenize the data once into HDF5\n"
           "  pst inspect-model DIR                             a Hugging Face model directory: architecture, sizes\n"
           "  pst --version                                     version and BLAS kernels\n"
           "  pst --help                                        this text\n\n"
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(cmd, "train")) return pst_cmd_train(argc - 1, argv + 1);
   if (!strcmp(cmd, "inspect-model")) return pst_cmd_inspect_model(argc - 1, argv + 1);
+  if (!strcmp(cmd, "prep")) return pst_cmd_prep(argc - 1, argv + 1);
   fprintf(stderr, "pst: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

@@ -326,8 +326,10 @@ static pst_err load_vocab_json(pst_bpe *b, const char *path, char sha[65]) {
   json_object_foreach(root, key, val) {
     json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
     if (id < 0 || id > INT32_MAX - 64) {
+      pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s: token \"%.64s\": id is not an integer in [0, %d]",
+                  path, key, INT32_MAX - 64); /* before json_decref frees key */
       json_decref(root);
-      PST_ERR(PST_ERR_FORMAT, "%s: token \"%.64s\": id is not an integer in [0, %d]", path, key, INT32_MAX - 64);
+      return PST_ERR_FORMAT;
     }
     pst_err rc = pst_tok_vocab_put(b->vocab, key, strlen(key), (int32_t)id);
     if (rc) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pst/prep.h"
 #include "pst/textdata.h"
 
 /* Tokenize every example of `in` into out (ids, types, labels). */
@@ -36,10 +37,13 @@ static pst_err encode_all(pst_split *s, const pst_text_dataset *in, const pst_to
   return PST_OK;
 }
 
-pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, const pst_tokenizer *tok) {
+pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, const pst_tokenizer *tok,
+                       const char *split) {
   memset(s, 0, sizeof *s);
   pst_task task;
   PST_CHECK(pst_task_parse(&task, cfg->task));
+  if (!strcmp(cfg->format, "prep"))
+    return pst_prep_read(s, path, split, cfg, tok ? pst_tokenizer_identity(tok) : NULL);
   if (!strcmp(cfg->format, "ids")) {
     PST_CHECK(pst_dataset_load(&s->ids, path, task, cfg->vocab, cfg->num_labels));
     s->num_labels = task == PST_TASK_CLASSIFY ? cfg->num_labels : task == PST_TASK_REGRESS ? 1 : 0;

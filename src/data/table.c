@@ -34,11 +34,11 @@ pst_err pst_text_read_file(char **buf, size_t *len, const char *path) {
     p = q;
     cap *= 2;
   }
-  int err = ferror(f);
+  int err = ferror(f) ? errno : 0;
   fclose(f);
   if (err) {
     free(p);
-    PST_ERR(PST_ERR_IO, "%s: read error", path);
+    PST_ERR(PST_ERR_IO, "%s: read error: %s", path, strerror(err));
   }
   p[n] = 0;
   *buf = p;
@@ -256,8 +256,8 @@ pst_err pst_dsv_next(pst_dsv *r, int *got) {
     }
     *w = 0;
     if (r->nf == r->fcap) {
-      int nc = r->fcap ? 2 * r->fcap : 16;
-      char **nf = nc > r->fcap ? realloc(r->f, (size_t)nc * sizeof *nf) : NULL;
+      int nc = r->fcap < 16 ? 16 : r->fcap <= INT32_MAX / 2 ? 2 * r->fcap : 0;
+      char **nf = nc ? realloc(r->f, (size_t)nc * sizeof *nf) : NULL;
       if (!nf) PST_ERR(PST_ERR_MEM, "%s:%ld: out of memory for %d fields", r->name, r->row_line, r->nf);
       r->f = nf;
       r->fcap = nc;

@@ -62,8 +62,8 @@ static size_t vocab_find_slot(const pst_tok_vocab *v, uint64_t h, const char *p,
   for (;;) {
     const vocab_slot *e = &v->slots[i];
     if (e->id < 0) return i;
-    if (e->hash == h && e->len == plen + len && memcmp(v->pool + e->off, p, plen) == 0 &&
-        memcmp(v->pool + e->off + plen, s, len) == 0)
+    if (e->hash == h && e->len == plen + len && (!plen || memcmp(v->pool + e->off, p, plen) == 0) &&
+        (!len || memcmp(v->pool + e->off + plen, s, len) == 0))
       return i;
     i = (i + 1) & mask;
   }
@@ -374,8 +374,8 @@ pst_err pst_tokenizer_load_wordpiece(pst_tokenizer **out, const char *vocab_txt,
   return PST_OK;
 }
 
-pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, const char *merges_txt,
-                               int roberta_specials) {
+/* BPE tokenizer; roberta < 0: RoBERTa exactly when the vocab holds "<s>". */
+static pst_err load_bpe(pst_tokenizer **out, const char *vocab_json, const char *merges_txt, int roberta) {
   *out = NULL;
   pst_tokenizer *t = calloc(1, sizeof *t);
   if (!t) PST_ERR(PST_ERR_MEM, "out of memory allocating a tokenizer");
@@ -386,7 +386,8 @@ pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, cons
     PST_CHECK(rc);
   }
   t->vocab_size = pst_bpe_size(t->bpe);
-  if (roberta_specials) {
+  if (roberta < 0) roberta = pst_bpe_id(t->bpe, "<s>") >= 0;
+  if (roberta) {
     /* RobertaTokenizer's specials; those missing from the vocab are appended in this order */
     static const char *const spec[] = {"<s>", "</s>", "<unk>", "<pad>", "<mask>"};
     int32_t id[5];
@@ -407,8 +408,14 @@ pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, cons
     t->pad = eot >= 0 ? eot : 0;
   }
   snprintf(t->identity, sizeof t->identity, "bpe %s vocab-sha256:%s merges-sha256:%s",
-           roberta_specials ? "roberta" : "gpt2", vsha, msha);
+           roberta ? "roberta" : "gpt2", vsha, msha);
   *out = t;
+  return PST_OK;
+}
+
+pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, const char *merges_txt,
+                               int roberta_specials) {
+  PST_CHECK(load_bpe(out, vocab_json, merges_txt, roberta_specials != 0));
   return PST_OK;
 }
 
@@ -459,8 +466,16 @@ pst_err pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir) {
     int lower = 1;
     json_t *v = tcfg ? json_object_get(tcfg, "do_lower_case") : NULL;
     if (v && json_is_boolean(v)) lower = json_is_true(v);
+    /* options this tokenizer cannot follow are refused rather than ignored */
+    json_t *sa = tcfg ? json_object_get(tcfg, "strip_accents") : NULL;
+    json_t *cc = tcfg ? json_object_get(tcfg, "tokenize_chinese_chars") : NULL;
+    int bad_sa = sa && json_is_boolean(sa) && json_is_true(sa) != lower, bad_cc = cc && json_is_false(cc);
     json_decref(tcfg);
     json_decref(cfg);
+    if (bad_sa || bad_cc)
+      PST_ERR(PST_ERR_CONFIG, "%s/tokenizer_config.json: %s is not supported (accents are stripped exactly when "
+              "lower-casing; CJK ideographs are always split)",
+              dir, bad_sa ? "strip_accents different from do_lower_case" : "tokenize_chinese_chars = false");
     PST_CHECK(pst_tokenizer_load_wordpiece(out, p1, lower));
     return PST_OK;
   }
@@ -481,12 +496,7 @@ pst_err pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir) {
   if (!file_exists(p1) || !file_exists(p2))
     PST_ERR(PST_ERR_IO, "%s: no tokenizer files (vocab.txt, vocab.json + merges.txt or encoder.json + vocab.bpe)",
             dir);
-  PST_CHECK(pst_tokenizer_load_bpe(out, p1, p2, roberta));
-  if (!roberta && pst_bpe_id((*out)->bpe, "<s>") >= 0) { /* a RoBERTa vocab without config */
-    pst_tokenizer_free(*out);
-    *out = NULL;
-    PST_CHECK(pst_tokenizer_load_bpe(out, p1, p2, 1));
-  }
+  PST_CHECK(load_bpe(out, p1, p2, roberta ? 1 : -1)); /* -1: RoBERTa if the vocab has <s> */
   return PST_OK;
 }
 

@@ -322,64 +322,52 @@ pst_err pst_wordpiece_tokenize(const pst_wordpiece *w, const char *text, size_t 
   return PST_OK;
 }
 
-pst_err pst_wordpiece_load(pst_wordpiece **out, const char *vocab_txt, int lowercase, char vocab_sha256[65]) {
-  *out = NULL;
-  char *buf;
-  size_t len;
-  PST_CHECK(pst_tok_read_file(vocab_txt, &buf, &len));
-  pst_wordpiece *w = calloc(1, sizeof *w);
-  pst_err rc = w ? pst_tok_vocab_new(&w->vocab) : PST_ERR_MEM;
-  if (rc) {
-    free(buf);
-    free(w);
-    if (rc == PST_ERR_MEM && !w) PST_ERR(PST_ERR_MEM, "out of memory loading %s", vocab_txt);
-    PST_CHECK(rc);
-  }
-  w->lowercase = lowercase != 0;
-  pst_sha256_hex(buf, len, vocab_sha256);
+/* Fill w->vocab from the bytes of vocab.txt: token = line without its trailing white space
+ * (Rust trim_end, as HF's WordPiece::read_file), id = line index; a later duplicate wins. */
+static pst_err parse_vocab_txt(pst_wordpiece *w, const char *path, const char *buf, size_t len) {
   long line = 0;
   for (size_t i = 0; i < len;) {
     size_t e = i;
     while (e < len && buf[e] != '\n') e++;
     line++;
-    if (line > INT32_MAX - 16) {
-      rc = PST_ERR_FORMAT;
-      pst_err_set(rc, __FILE__, __LINE__, __func__, "%s: more than %d lines", vocab_txt, INT32_MAX - 16);
-      break;
-    }
+    if (line > INT32_MAX - 16) PST_ERR(PST_ERR_FORMAT, "%s: more than %d lines", path, INT32_MAX - 16);
     long bad = pst_utf8_invalid_at((const unsigned char *)buf + i, e - i);
-    if (bad >= 0) {
-      rc = PST_ERR_FORMAT;
-      pst_err_set(rc, __FILE__, __LINE__, __func__, "%s:%ld: not valid UTF-8 (byte offset %ld in the line)",
-                  vocab_txt, line, bad);
-      break;
-    }
-    /* trim trailing white space (Rust trim_end, as HF's WordPiece::read_file) */
+    if (bad >= 0)
+      PST_ERR(PST_ERR_FORMAT, "%s:%ld: not valid UTF-8 (byte offset %ld in the line)", path, line, bad);
     size_t t = i, k = i;
     while (k < e) {
       int32_t c;
       k += (size_t)pst_utf8_next((const unsigned char *)buf + k, &c);
       if (!is_ws(c)) t = k;
     }
-    rc = pst_tok_vocab_put(w->vocab, buf + i, t - i, (int32_t)(line - 1));
-    if (rc) break;
+    PST_CHECK(pst_tok_vocab_put(w->vocab, buf + i, t - i, (int32_t)(line - 1)));
     i = e + 1;
   }
-  free(buf);
-  if (!rc && line == 0) {
-    rc = PST_ERR_FORMAT;
-    pst_err_set(rc, __FILE__, __LINE__, __func__, "%s: empty vocabulary", vocab_txt);
-  }
-  if (rc) {
-    pst_wordpiece_free(w);
-    pst_err_trace(__FILE__, __LINE__, __func__);
-    return rc;
-  }
+  if (line == 0) PST_ERR(PST_ERR_FORMAT, "%s: empty vocabulary", path);
   w->size = (int)line;
   w->unk = pst_tok_vocab_get(w->vocab, NULL, 0, "[UNK]", 5);
-  if (w->unk < 0) {
+  if (w->unk < 0) PST_ERR(PST_ERR_FORMAT, "%s: special token [UNK] not in the vocabulary", path);
+  return PST_OK;
+}
+
+pst_err pst_wordpiece_load(pst_wordpiece **out, const char *vocab_txt, int lowercase, char vocab_sha256[65]) {
+  *out = NULL;
+  char *buf;
+  size_t len;
+  PST_CHECK(pst_tok_read_file(vocab_txt, &buf, &len));
+  pst_sha256_hex(buf, len, vocab_sha256);
+  pst_wordpiece *w = calloc(1, sizeof *w);
+  if (!w) {
+    free(buf);
+    PST_ERR(PST_ERR_MEM, "out of memory loading %s", vocab_txt);
+  }
+  w->lowercase = lowercase != 0;
+  pst_err rc = pst_tok_vocab_new(&w->vocab);
+  if (!rc) rc = parse_vocab_txt(w, vocab_txt, buf, len);
+  free(buf);
+  if (rc) {
     pst_wordpiece_free(w);
-    PST_ERR(PST_ERR_FORMAT, "%s: special token [UNK] not in the vocabulary", vocab_txt);
+    PST_CHECK(rc);
   }
   *out = w;
   return PST_OK;

@@ -112,8 +112,9 @@ static pst_err load_data(run_state *s) {
     pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
     PST_CHECK(pst_hf_read_config(path, cfg, NULL));
   }
-  if (strcmp(cfg->format, "ids")) {
-    const char *dir = cfg->tokenizer[0] ? cfg->tokenizer : cfg->hf_dir;
+  const char *tok_dir = cfg->tokenizer[0] ? cfg->tokenizer : cfg->hf_dir;
+  if (strcmp(cfg->format, "ids") && (strcmp(cfg->format, "prep") || tok_dir[0])) {
+    const char *dir = tok_dir;
     if (!dir[0]) PST_ERR(PST_ERR_CONFIG, "data.format = %s needs data.tokenizer or model.hf_dir", cfg->format);
     pst_config_path(cfg, dir, path, sizeof path);
     PST_CHECK(pst_tokenizer_load_dir(&s->tok, path));
@@ -121,7 +122,7 @@ static pst_err load_data(run_state *s) {
       PST_ERR(PST_ERR_CONFIG, "the tokenizer in %s has %d ids but model.vocab is %d", path,
               pst_tokenizer_vocab_size(s->tok), cfg->vocab);
   }
-  if (!strcmp(cfg->format, "glue")) {
+  if (cfg->glue_task[0]) { /* GLUE data (also prepared or as a table): the task's metrics */
     pst_glue_task gt;
     PST_CHECK(pst_glue_task_parse(&gt, cfg->glue_task));
     s->glue_task = (int)gt;
@@ -129,7 +130,7 @@ static pst_err load_data(run_state *s) {
   }
   if (!cfg->train_path[0]) PST_ERR(PST_ERR_CONFIG, "data.train is not set (see `pst train --help`)");
   pst_config_path(cfg, cfg->train_path, path, sizeof path);
-  PST_CHECK(pst_split_load(&s->train, cfg, path, s->tok));
+  PST_CHECK(pst_split_load(&s->train, cfg, path, s->tok, "train"));
   if (strcmp(cfg->format, "ids") && strcmp(cfg->task, "lm")) {
     if (s->train.num_labels < 1 || (!strcmp(cfg->task, "classify") && s->train.num_labels < 2))
       PST_ERR(PST_ERR_FORMAT, "%s: found %d classes; classification needs at least 2", path, s->train.num_labels);
@@ -137,7 +138,7 @@ static pst_err load_data(run_state *s) {
   }
   if (cfg->dev_path[0]) {
     pst_config_path(cfg, cfg->dev_path, path, sizeof path);
-    PST_CHECK(pst_split_load(&s->dev, cfg, path, s->tok));
+    PST_CHECK(pst_split_load(&s->dev, cfg, path, s->tok, "dev"));
     PST_CHECK(pst_split_check_labels(&s->train, &s->dev, path));
   }
   PST_CHECK(pst_config_finalize(cfg));

@@ -87,5 +87,50 @@ check "loss falls" [ $? -eq 0 ]
 grep -v '"dev"' "$tmp/run/metrics.jsonl" | tail -n 1 | awk -F'"sparsity":' '{ split($2, a, ","); exit !(a[1] > 0.799 && a[1] <= 0.8) }'
 check "final sparsity is 0.8" [ $? -eq 0 ]
 
+# text data: tsv tokenized with the BERT vocabulary (../shared/data), then the same through
+# `pst prep` (HDF5): identical training; GLUE SST-2 with its metrics
+shared=$(cd "${PST_SHARED_DATA:-$top_srcdir/../shared/data}" && pwd) || { echo "FAIL: no ../shared/data"; exit 1; }
+cat >"$tmp/text.ini" <<EOI
+[model]
+hidden = 32
+layers = 1
+heads = 2
+ffn = 64
+vocab = 30522
+init_std = 0.1
+[train]
+steps = 6
+batch_size = 16
+seq_len = 32
+eval_every = 3
+run_dir = $tmp/text_a
+[data]
+format = tsv
+train = $(cd "$demo" && pwd)/train.tsv
+dev = $(cd "$demo" && pwd)/dev.tsv
+tokenizer = $shared/vocab/bert-base-uncased
+EOI
+"$PST" train -c "$tmp/text.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "train from a tsv with the BERT tokenizer" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+"$PST" prep -c "$tmp/text.ini" -o "$tmp/data.h5" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "pst prep writes the HDF5 file" [ $rc -eq 0 -a -s "$tmp/data.h5" ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+"$PST" train -c "$tmp/text.ini" data.format=prep "data.train=$tmp/data.h5" "data.dev=$tmp/data.h5" \
+  "train.run_dir=$tmp/text_b" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "train from the prep file" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+check "prep file trains identically to the tsv" sh -c "[ -s '$tmp/text_a/metrics.jsonl' ] && [ \"\$(sed 's/\"elapsed_s\":[0-9.]*//' '$tmp/text_a/metrics.jsonl')\" = \"\$(sed 's/\"elapsed_s\":[0-9.]*//' '$tmp/text_b/metrics.jsonl')\" ]"
+expect_fail "prep file with another seq_len" "prepared with seq_len 32 but train.seq_len is 16" train -c "$tmp/text.ini" \
+  data.format=prep "data.train=$tmp/data.h5" train.seq_len=16
+head -c 3000 "$tmp/data.h5" >"$tmp/cut.h5"
+expect_fail "truncated prep file" "cut.h5" train -c "$tmp/text.ini" data.format=prep "data.train=$tmp/cut.h5" data.dev=
+head -n 201 "$shared/glue/SST-2/train.tsv" >"$tmp/sst2-200.tsv"
+"$PST" train -c "$tmp/text.ini" data.format=glue data.glue_task=SST-2 "data.train=$tmp/sst2-200.tsv" \
+  "data.dev=$shared/glue/SST-2/dev.tsv" "train.run_dir=$tmp/glue" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "GLUE SST-2 run" [ $rc -eq 0 ]
+check "GLUE SST-2 dev metrics" grep -q '^dev @ step 6: 872 examples | loss .* | accuracy' "$tmp/err"
+check "results.json names the task" grep -q '"task": "sst2"' "$tmp/glue/results.json"
+
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
 [ $fails -eq 0 ]
