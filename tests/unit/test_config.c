@@ -86,10 +86,14 @@ static void assert_contains(const char *hay, const char *needle) {
 
 /* Zero the bytes behind each string's terminator and base_dir, so memcmp compares values. */
 static void normalize(pst_config *c) {
-  char *s[] = {c->arch, c->activation, c->weights, c->method, c->run_dir, c->task, c->train_path, c->dev_path};
-  size_t n[] = {sizeof c->arch, sizeof c->activation, sizeof c->weights, sizeof c->method, sizeof c->run_dir,
-                sizeof c->task, sizeof c->train_path, sizeof c->dev_path};
-  for (int i = 0; i < 8; i++) {
+  char *s[] = {c->arch,   c->activation, c->weights, c->hf_dir, c->method, c->run_dir, c->task,
+               c->train_path, c->dev_path, c->format, c->glue_task, c->text_a, c->text_b, c->label,
+               c->bad_rows, c->tokenizer};
+  size_t n[] = {sizeof c->arch,     sizeof c->activation, sizeof c->weights, sizeof c->hf_dir,
+                sizeof c->method,   sizeof c->run_dir,    sizeof c->task,    sizeof c->train_path,
+                sizeof c->dev_path, sizeof c->format,     sizeof c->glue_task, sizeof c->text_a,
+                sizeof c->text_b,   sizeof c->label,      sizeof c->bad_rows,  sizeof c->tokenizer};
+  for (int i = 0; i < (int)(sizeof s / sizeof s[0]); i++) {
     size_t l = strnlen(s[i], n[i]);
     assert_true(l < n[i]);
     memset(s[i] + l, 0, n[i] - l);
@@ -113,6 +117,8 @@ static void assert_config_equal(const pst_config *a0, const pst_config *b0) {
   SAME_NUM(label_smoothing); SAME_NUM(warmup_steps); SAME_NUM(grad_accum); SAME_NUM(steps); SAME_NUM(epochs);
   SAME_NUM(batch_size); SAME_NUM(seq_len); SAME_NUM(log_every); SAME_NUM(threads); SAME_NUM(seed);
   SAME_STR(run_dir); SAME_STR(task); SAME_STR(train_path); SAME_STR(dev_path);
+  SAME_STR(hf_dir); SAME_NUM(eval_every); SAME_STR(format); SAME_STR(glue_task); SAME_STR(text_a);
+  SAME_STR(text_b); SAME_STR(label); SAME_STR(bad_rows); SAME_STR(tokenizer);
 #undef SAME_STR
 #undef SAME_NUM
   assert_memory_equal(&a, &b, sizeof a);
@@ -613,7 +619,7 @@ static void test_help_lists_every_key(void **state) {
     assert_contains(hbuf, want);
     nkeys++;
   }
-  assert_int_equal(nkeys, 47); /* every field of pst_config except base_dir */
+  assert_int_equal(nkeys, 56); /* every field of pst_config except base_dir */
   assert_contains(hbuf, "[pst|dense|lora|magnitude|movement|soft-movement]");
   free(buf);
   free(hbuf);
