@@ -70,6 +70,7 @@ fi
 # 2. fuzz replay over the committed corpus
 vg replay_safetensors "$top_builddir/tests/fuzz/replay_safetensors" \
   "$top_srcdir/tests/fuzz/corpus/safetensors"
+vg replay_textdata "$top_builddir/tests/fuzz/replay_textdata" "$top_srcdir/tests/fuzz/corpus/textdata"
 
 # 3. one parity case on a freshly generated fixture
 fx="$out/fixtures"

@@ -84,7 +84,7 @@ pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, co
     pst_split_free(s);
     return rc;
   }
-  if (s->skipped) pst_log(1, "pst: %s: skipped %ld malformed rows (data.bad_rows = skip)\n", path, s->skipped);
+  /* skipped rows were already reported by the reader (count and first line numbers) */
   return PST_OK;
 }
 

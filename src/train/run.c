@@ -145,6 +145,9 @@ static pst_err load_data(run_state *s) {
   return PST_OK;
 }
 
+/* A JSON number, or null where JSON has none (NaN, infinities). */
+static json_t *json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
 /* Write results.json atomically: every evaluation and the selected one. */
 static pst_err write_results(const run_state *s) {
   char path[PST_PATH_MAX + 32], tmp[PST_PATH_MAX + 48];
@@ -176,11 +179,14 @@ static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   double achieved = 1.0 - (double)kept / (double)all;
   char line[512];
   int off = snprintf(line, sizeof line, "dev @ step %ld: %ld examples | loss %.4f", s->tr.step, r.examples, r.loss);
-  json_t *e = json_pack("{s:I, s:I, s:f, s:f, s:f}", "step", (json_int_t)s->tr.step, "epoch", (json_int_t)epoch,
-                        "sparsity", achieved, "loss", r.loss, r.main_name, r.main);
+  json_t *e = json_pack("{s:I, s:I, s:f}", "step", (json_int_t)s->tr.step, "epoch", (json_int_t)epoch,
+                        "sparsity", achieved);
+  if (!e) PST_ERR(PST_ERR_MEM, "out of memory recording an evaluation");
+  json_object_set_new(e, "loss", json_number(r.loss));
+  json_object_set_new(e, r.main_name, json_number(r.main));
   for (int i = 0; i < r.nmetrics; i++) {
     off += snprintf(line + off, sizeof line - (size_t)off, " | %s %.4f", r.metric_name[i], r.metric[i]);
-    json_object_set_new(e, r.metric_name[i], json_real(r.metric[i]));
+    json_object_set_new(e, r.metric_name[i], json_number(r.metric[i]));
   }
   pst_log(1, "%s | sparsity %.4f\n", line, achieved);
   char *txt = json_dumps(e, JSON_COMPACT); /* the metrics.jsonl line of this evaluation */
@@ -190,7 +196,7 @@ static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   json_array_append(s->evals, e);
   int at_target = s->tr.sparsity >= s->cfg.sparsity_final - 1e-12;
   double best = s->best ? json_real_value(json_object_get(s->best, r.main_name)) : -INFINITY;
-  if (at_target && r.main > best) {
+  if (at_target && isfinite(r.main) && r.main > best) { /* NaN (e.g. constant STS-B predictions) never wins */
     json_decref(s->best);
     s->best = json_incref(e);
   }
