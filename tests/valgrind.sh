@@ -71,6 +71,7 @@ fi
 vg replay_safetensors "$top_builddir/tests/fuzz/replay_safetensors" \
   "$top_srcdir/tests/fuzz/corpus/safetensors"
 vg replay_textdata "$top_builddir/tests/fuzz/replay_textdata" "$top_srcdir/tests/fuzz/corpus/textdata"
+vg replay_tokenizer "$top_builddir/tests/fuzz/replay_tokenizer" "$top_srcdir/tests/fuzz/corpus/tokenizer"
 
 # 3. one parity case on a freshly generated fixture
 fx="$out/fixtures"

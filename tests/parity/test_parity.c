@@ -93,7 +93,9 @@ int main(int argc, char **argv) {
   int32_t *ids = read_i32(init, "batch.input_ids", N), *am = read_i32(init, "batch.attention_mask", N);
   memcpy(b.input_ids, ids, (size_t)N * sizeof(int32_t));
   for (long i = 0; i < N; i++) b.attn_mask[i] = (uint8_t)am[i];
-  b.token_type_ids = read_i32(init, "batch.token_type_ids", N);
+  int32_t *tt = read_i32(init, "batch.token_type_ids", N); /* bert only */
+  if (tt) memcpy(b.token_type_ids, tt, (size_t)N * sizeof(int32_t));
+  free(tt);
   if (task == PST_TASK_CLASSIFY) { int32_t *l = read_i32(init, "batch.labels", B); memcpy(b.labels, l, (size_t)B * 4); free(l); }
   if (task == PST_TASK_REGRESS) { float *l = read_f32(init, "batch.labels_f", &n); memcpy(b.labels_f, l, (size_t)B * 4); free(l); }
   if (task == PST_TASK_LM) {
