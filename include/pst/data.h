@@ -23,6 +23,7 @@ typedef struct {
   long *start;        /* [n+1] offsets into ids */
   int32_t *ids;       /* all tokens */
   int32_t *types;     /* token types, same layout as ids, or NULL (all 0) */
+  uint8_t *predict;   /* lm: 1 where a token is a training target, same layout, or NULL (all) */
 } pst_dataset;
 
 pst_err pst_task_parse(pst_task *task, const char *name);

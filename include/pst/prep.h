@@ -9,6 +9,7 @@
  *     types    int32 [total tokens]   token types, same layout
  *     offsets  int64 [examples + 1]   example i is ids[offsets[i] : offsets[i+1]]
  *     labels   int32 [examples]       (classify) or labels_f float32 [examples] (regress)
+ *     predict  uint8 [total tokens]   (lm on text pairs) 1 where a token is a training target
  * Written to "<path>.tmp" and renamed, so a failed prep never leaves a partial file. */
 #ifndef PST_PREP_H
 #define PST_PREP_H

@@ -12,7 +12,7 @@ pst_err pst_train_run(const pst_config *cfg);
 
 typedef struct {
   long examples;
-  double loss;        /* mean loss (per example; per token for lm) */
+  double loss;        /* mean loss (per example; per target token for lm), without label smoothing */
   int nmetrics;       /* metrics reported (<= 2), HF evaluate's names */
   const char *metric_name[2];
   double metric[2];

@@ -75,7 +75,7 @@ static const key_def KEYS[] = {
     {"data", "task", K_ENUM, F(task), "classify", 0, 0, "classify|regress|lm", "training objective"},
     {"data", "train", K_STR, F(train_path), "", 0, 0, NULL, "training data file (format glue: the glue_data task folder or its train.tsv)"},
     {"data", "dev", K_STR, F(dev_path), "", 0, 0, NULL, "dev data, same format (optional)"},
-    {"data", "format", K_ENUM, F(format), "ids", 0, 0, "ids|glue|tsv|csv|jsonl|prep", "ids: label<TAB>token ids; glue/tsv/csv/jsonl: text, tokenized with data.tokenizer; prep: a `pst prep` HDF5 file"},
+    {"data", "format", K_ENUM, F(format), "ids", 0, 0, "ids|glue|tsv|csv|jsonl|e2e|e2e_lora|dart|webnlg|prep", "ids: label<TAB>token ids; glue/tsv/csv/jsonl: text, tokenized with data.tokenizer; e2e/e2e_lora/dart/webnlg: data-to-text pairs for lm; prep: a `pst prep` HDF5 file"},
     {"data", "glue_task", K_STR, F(glue_task), "", 0, 0, NULL, "format = glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI"},
     {"data", "text_a", K_STR, F(text_a), "sentence", 0, 0, NULL, "tsv/csv/jsonl: column of the first text"},
     {"data", "text_b", K_STR, F(text_b), "", 0, 0, NULL, "tsv/csv/jsonl: column of the second text (empty: none)"},

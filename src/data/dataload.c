@@ -7,6 +7,58 @@
 #include "pst/prep.h"
 #include "pst/textdata.h"
 
+/* lm on data-to-text pairs: ids = enc(a) enc(" " b) <eos>, truncated to max_len from the end
+ * of the input side first; only the reference tokens and <eos> are targets (LoRA's GPT-2
+ * convention: the model learns p(reference | input)). */
+static pst_err encode_pairs_lm(pst_split *s, const pst_text_dataset *in, const pst_tokenizer *tok, int max_len,
+                               const char *path) {
+  pst_dataset *d = &s->ids;
+  memset(d, 0, sizeof *d);
+  d->n = in->n;
+  size_t cap = (size_t)in->n * (size_t)max_len;
+  PST_CHECK(pst_calloc((void **)&d->start, (size_t)in->n + 1, sizeof(long), "data set"));
+  PST_CHECK(pst_calloc((void **)&d->ids, cap ? cap : 1, sizeof(int32_t), "data set"));
+  PST_CHECK(pst_calloc((void **)&d->predict, cap ? cap : 1, 1, "data set"));
+  int32_t eos = pst_tokenizer_token_id(tok, "<|endoftext|>");
+  if (eos < 0) PST_ERR(PST_ERR_CONFIG, "%s: language modelling on text pairs needs a GPT-2 tokenizer (<|endoftext|>)", path);
+  int32_t *ia = NULL, *ib = NULL;
+  int na, nb, capa = 0, capb = 0;
+  char *sb = NULL;
+  size_t sbcap = 0;
+  pst_err rc = PST_OK;
+  long pos = 0;
+  for (long i = 0; i < in->n && !rc; i++) {
+    const pst_text_example *e = &in->ex[i];
+    const char *b = e->b ? e->b : "";
+    size_t need = strlen(b) + 2;
+    if (need > sbcap) {
+      char *t = realloc(sb, need);
+      if (!t) { rc = PST_ERR_MEM; pst_err_set(rc, __FILE__, __LINE__, __func__, "out of memory"); break; }
+      sb = t;
+      sbcap = need;
+    }
+    sb[0] = ' ';
+    strcpy(sb + 1, b);
+    na = nb = 0;
+    if ((rc = pst_tokenize(tok, e->a, &ia, &na, &capa)) || (rc = pst_tokenize(tok, sb, &ib, &nb, &capb))) {
+      pst_err_set(rc, __FILE__, __LINE__, __func__, "%s:%ld: cannot tokenize: %s", path, e->line, pst_err_message());
+      break;
+    }
+    int keep_b = nb + 1 <= max_len ? nb + 1 : max_len; /* reference (+ eos) first */
+    int keep_a = na < max_len - keep_b ? na : max_len - keep_b;
+    memcpy(d->ids + pos, ia, (size_t)keep_a * sizeof(int32_t));
+    memcpy(d->ids + pos + keep_a, ib, (size_t)(keep_b < nb ? keep_b : nb) * sizeof(int32_t));
+    if (keep_b > nb) d->ids[pos + keep_a + nb] = eos;
+    memset(d->predict + pos + keep_a, 1, (size_t)keep_b);
+    pos += keep_a + keep_b;
+    d->start[i + 1] = pos;
+  }
+  free(ia);
+  free(ib);
+  free(sb);
+  return rc;
+}
+
 /* Tokenize every example of `in` into out (ids, types, labels). */
 static pst_err encode_all(pst_split *s, const pst_text_dataset *in, const pst_tokenizer *tok, int max_len,
                           pst_task task, const char *path) {
@@ -54,7 +106,14 @@ pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, co
   pst_text_dataset td;
   memset(&td, 0, sizeof td);
   pst_err rc;
-  if (!strcmp(cfg->format, "glue")) {
+  pst_d2t_format d2t;
+  int is_d2t = !strcmp(cfg->format, "e2e") || !strcmp(cfg->format, "e2e_lora") || !strcmp(cfg->format, "dart") ||
+               !strcmp(cfg->format, "webnlg");
+  if (is_d2t) {
+    if (task != PST_TASK_LM) PST_ERR(PST_ERR_CONFIG, "data.format = %s needs data.task = lm", cfg->format);
+    PST_CHECK(pst_d2t_format_parse(&d2t, cfg->format));
+    rc = pst_d2t_load(&td, d2t, path, 0, bad, &s->skipped);
+  } else if (!strcmp(cfg->format, "glue")) {
     pst_glue_task gt;
     PST_CHECK(pst_glue_task_parse(&gt, cfg->glue_task));
     rc = pst_glue_load(&td, gt, path, bad, &s->skipped);
@@ -76,7 +135,7 @@ pst_err pst_split_load(pst_split *s, const pst_config *cfg, const char *path, co
       s->label_names = calloc((size_t)td.num_labels, sizeof(char *));
       for (int i = 0; s->label_names && i < td.num_labels; i++) s->label_names[i] = strdup(td.label_names[i]);
     }
-    rc = encode_all(s, &td, tok, cfg->seq_len, task, path);
+    rc = is_d2t ? encode_pairs_lm(s, &td, tok, cfg->seq_len, path) : encode_all(s, &td, tok, cfg->seq_len, task, path);
   }
   pst_text_dataset_free(&td);
   if (rc) {

@@ -121,6 +121,7 @@ void pst_dataset_free(pst_dataset *d) {
   free(d->start);
   free(d->ids);
   free(d->types);
+  free(d->predict);
   memset(d, 0, sizeof *d);
 }
 
@@ -174,7 +175,8 @@ void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long 
     if (task == PST_TASK_REGRESS) b->labels_f[r] = idx >= 0 ? d->label_f[idx] : 0.f;
     if (task == PST_TASK_LM) {
       for (int t = 0; t < T; t++) { /* a truncated example still predicts its token T */
-        int has_next = idx >= 0 && t < len && t + 1 < full;
+        int has_next = idx >= 0 && t < len && t + 1 < full &&
+                       (!d->predict || d->predict[d->start[idx] + t + 1]); /* e.g. only the reference text */
         b->targets[(long)r * T + t] = has_next ? d->ids[d->start[idx] + t + 1] : 0;
         b->loss_mask[(long)r * T + t] = has_next ? 1.f : 0.f;
       }

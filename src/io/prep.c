@@ -41,7 +41,8 @@ static pst_err write_split(hid_t file, const char *name, const pst_split *s, con
       H5LTmake_dataset_int(g, "types", 1, &ntok, ntok ? d->types : &empty) < 0 ||
       H5LTmake_dataset_long(g, "offsets", 1, &noff, d->start) < 0 ||
       (d->label && H5LTmake_dataset_int(g, "labels", 1, &nex, d->label) < 0) ||
-      (d->label_f && H5LTmake_dataset_float(g, "labels_f", 1, &nex, d->label_f) < 0)) {
+      (d->label_f && H5LTmake_dataset_float(g, "labels_f", 1, &nex, d->label_f) < 0) ||
+      (d->predict && H5LTmake_dataset(g, "predict", 1, &ntok, H5T_NATIVE_UCHAR, ntok ? (void *)d->predict : &empty) < 0)) {
     pst_err_set(PST_ERR_IO, __FILE__, __LINE__, __func__, "%s: cannot write the datasets of /%s", out, name);
     rc = PST_ERR_IO;
     goto done;
@@ -193,6 +194,20 @@ static pst_err read_group(pst_split *s, hid_t f, const char *path, const char *s
       rc = PST_ERR_FORMAT;
       goto done;
     }
+  if (H5LTfind_dataset(g, "predict") > 0) { /* lm on text pairs: which tokens are targets */
+    hsize_t pd;
+    H5T_class_t cls;
+    size_t tsize;
+    if (H5LTget_dataset_info(g, "predict", &pd, &cls, &tsize) < 0 || pd != ntok || tsize != 1 ||
+        (rc = pst_calloc((void **)&d->predict, ntok ? ntok : 1, 1, "predict")) ||
+        H5LTread_dataset(g, "predict", H5T_NATIVE_UCHAR, d->predict) < 0) {
+      if (!rc) {
+        pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s: /%s/predict is unreadable", path, split);
+        rc = PST_ERR_FORMAT;
+      }
+      goto done;
+    }
+  }
   if (!strcmp(cfg->task, "classify")) {
     if ((rc = read_1d(g, "labels", (size_t)examples, sizeof(int32_t), (void **)&d->label, path, split))) goto done;
     for (long i = 0; i < examples; i++)

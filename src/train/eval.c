@@ -70,11 +70,17 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
     if ((rc = pst_model_forward(m, &b, &loss))) break;
     long nlog;
     const float *logits = pst_model_logits(m, &nlog);
-    if (task == PST_TASK_LM) {
-      double w = 0;
-      for (long k = 0; k < (long)B * T; k++) w += b.loss_mask[k];
-      loss_sum += loss * w;
-      weight_sum += w;
+    if (task == PST_TASK_LM) { /* token cross-entropy without label smoothing: perplexity */
+      const long V = nlog / ((long)B * T);
+      for (long k = 0; k < real * T; k++) {
+        if (b.loss_mask[k] == 0) continue;
+        const float *z = logits + k * V;
+        double mx = z[0], se = 0;
+        for (long j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+        for (long j = 0; j < V; j++) se += exp(z[j] - mx);
+        loss_sum += log(se) + mx - z[b.targets[k]];
+        weight_sum += 1;
+      }
       continue;
     }
     for (long r = 0; r < real; r++) { /* per-example loss from the logits (padding rows excluded) */

@@ -132,5 +132,42 @@ check "GLUE SST-2 run" [ $rc -eq 0 ]
 check "GLUE SST-2 dev metrics" grep -q '^dev @ step 6: 872 examples | loss .* | accuracy' "$tmp/err"
 check "results.json names the task" grep -q '"task": "sst2"' "$tmp/glue/results.json"
 
+# GPT-2 language modelling on E2E pairs (LoRA's text format) with the GPT-2 BPE vocabulary
+head -n 200 "$shared/e2e/lora/train.txt" >"$tmp/e2e-train.txt"
+head -n 40 "$shared/e2e/lora/test.txt" >"$tmp/e2e-dev.txt"
+cat >"$tmp/gpt2.ini" <<EOI
+[model]
+arch = gpt2
+hidden = 32
+layers = 1
+heads = 2
+ffn = 64
+vocab = 50257
+max_positions = 64
+init_std = 0.1
+[optim]
+lr = 0.01
+label_smoothing = 0.1
+[train]
+steps = 20
+batch_size = 8
+seq_len = 64
+eval_every = 10
+run_dir = $tmp/gpt2
+[data]
+task = lm
+format = e2e_lora
+train = $tmp/e2e-train.txt
+dev = $tmp/e2e-dev.txt
+tokenizer = $shared/vocab/gpt2
+EOI
+"$PST" train -c "$tmp/gpt2.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "GPT-2 LM on E2E pairs" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+# dev loss after 20 steps below the uniform distribution's ln(50257) = 10.825
+check "GPT-2 dev loss below uniform" /usr/bin/python3 -c "
+import json, sys; r = json.load(open('$tmp/gpt2/results.json'))
+sys.exit(not (r['evals'][-1]['loss'] < 10.8 and r['evals'][-1]['perplexity'] > 1))"
+
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
 [ $fails -eq 0 ]
