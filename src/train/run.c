@@ -122,6 +122,8 @@ static pst_err load_data(run_state *s) {
       PST_ERR(PST_ERR_CONFIG, "the tokenizer in %s has %d ids but model.vocab is %d", path,
               pst_tokenizer_vocab_size(s->tok), cfg->vocab);
   }
+  if (!strcmp(cfg->format, "glue") && !cfg->glue_task[0])
+    PST_ERR(PST_ERR_CONFIG, "data.format = glue needs data.glue_task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI)");
   if (cfg->glue_task[0]) { /* GLUE data (also prepared or as a table): the task's metrics */
     pst_glue_task gt;
     PST_CHECK(pst_glue_task_parse(&gt, cfg->glue_task));
