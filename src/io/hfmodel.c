@@ -5,6 +5,7 @@
  * checkpoint can provide has one HF source and a transform (copy, transpose, a third of
  * GPT-2's c_attn, or a row window of the position table). The source's shape is checked
  * before reading, so errors name the HF tensor, its file and both shapes. */
+#include "pst/jsonkind.h"
 #include "pst/hfmodel.h"
 
 #include <errno.h>
@@ -47,20 +48,6 @@ static pst_err load_json(const char *path, json_t **out) {
   return PST_OK;
 }
 
-static const char *json_kind(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-  }
-  return "?";
-}
-
 /* Positive integer key; absent -> def (def < 0: required). */
 static pst_err get_int(const json_t *root, const char *path, const char *key, int def, int *out) {
   json_t *v = json_object_get(root, key);
@@ -70,7 +57,7 @@ static pst_err get_int(const json_t *root, const char *path, const char *key, in
     return PST_OK;
   }
   if (!json_is_integer(v))
-    PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be an integer, found %s", path, key, json_kind(v));
+    PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be an integer, found %s", path, key, pst_json_kind(v));
   json_int_t x = json_integer_value(v);
   if (x < 1 || x > INT_MAX)
     PST_ERR(PST_ERR_CONFIG, "%s: key '%s' = %lld must be a positive integer", path, key, (long long)x);
@@ -81,7 +68,7 @@ static pst_err get_int(const json_t *root, const char *path, const char *key, in
 static pst_err get_real(const json_t *root, const char *path, const char *key, double def, double *out) {
   json_t *v = json_object_get(root, key);
   if (!v || json_is_null(v)) { *out = def; return PST_OK; }
-  if (!json_is_number(v)) PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be a number, found %s", path, key, json_kind(v));
+  if (!json_is_number(v)) PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be a number, found %s", path, key, pst_json_kind(v));
   *out = json_number_value(v);
   return PST_OK;
 }
@@ -89,7 +76,7 @@ static pst_err get_real(const json_t *root, const char *path, const char *key, d
 static pst_err get_str(const json_t *root, const char *path, const char *key, const char *def, const char **out) {
   json_t *v = json_object_get(root, key);
   if (!v || json_is_null(v)) { *out = def; return PST_OK; }
-  if (!json_is_string(v)) PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be a string, found %s", path, key, json_kind(v));
+  if (!json_is_string(v)) PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be a string, found %s", path, key, pst_json_kind(v));
   *out = json_string_value(v);
   return PST_OK;
 }
@@ -99,7 +86,7 @@ static pst_err want_bool(const json_t *root, const char *path, const char *key, 
   json_t *v = json_object_get(root, key);
   if (!v || json_is_null(v)) return PST_OK;
   if (!json_is_boolean(v))
-    PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be true or false, found %s", path, key, json_kind(v));
+    PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be true or false, found %s", path, key, pst_json_kind(v));
   if (json_is_true(v) != want)
     PST_ERR(PST_ERR_CONFIG, "%s: key '%s' = %s is not supported (%s)", path, key, want ? "false" : "true", why);
   return PST_OK;
@@ -369,13 +356,13 @@ static pst_err ckpt_open(hf_ckpt *ck, const char *dir) {
   ck->weight_map = json_object_get(ck->index, "weight_map");
   if (!ck->weight_map) PST_ERR(PST_ERR_FORMAT, "%s: required key 'weight_map' is missing", index);
   if (!json_is_object(ck->weight_map))
-    PST_ERR(PST_ERR_FORMAT, "%s: key 'weight_map' must be an object, found %s", index, json_kind(ck->weight_map));
+    PST_ERR(PST_ERR_FORMAT, "%s: key 'weight_map' must be an object, found %s", index, pst_json_kind(ck->weight_map));
   if (json_object_size(ck->weight_map) == 0) PST_ERR(PST_ERR_FORMAT, "%s: 'weight_map' is empty", index);
   const char *key;
   json_t *v;
   json_object_foreach(ck->weight_map, key, v) {
     const char *s = json_string_value(v);
-    if (!s) PST_ERR(PST_ERR_FORMAT, "%s: weight_map['%s'] must be a file name, found %s", index, key, json_kind(v));
+    if (!s) PST_ERR(PST_ERR_FORMAT, "%s: weight_map['%s'] must be a file name, found %s", index, key, pst_json_kind(v));
     if (!s[0] || s[0] == '/' || strstr(s, ".."))
       PST_ERR(PST_ERR_FORMAT, "%s: weight_map['%s'] = '%s' is not a file name inside the directory", index, key, s);
     PST_CHECK(ckpt_add(ck, dir, s));

@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "pst/jsonkind.h"
 #include "pst/safetensors.h"
 
 #include <errno.h>
@@ -146,20 +147,6 @@ static uint64_t read_le64(const uint8_t *p) {
   return v;
 }
 
-static const char *json_kind(const json_t *v) {
-  switch (json_typeof(v)) {
-  case JSON_OBJECT: return "an object";
-  case JSON_ARRAY: return "an array";
-  case JSON_STRING: return "a string";
-  case JSON_INTEGER: return "an integer";
-  case JSON_REAL: return "a real number";
-  case JSON_TRUE:
-  case JSON_FALSE: return "a boolean";
-  case JSON_NULL: return "null";
-  }
-  return "unknown";
-}
-
 /* Validate one header entry `name: {...}` and fill *t (except offset ordering, which
  * is checked across all tensors afterwards). */
 static pst_err parse_entry(const pst_safetensors *st, const char *name, json_t *v,
@@ -167,7 +154,7 @@ static pst_err parse_entry(const pst_safetensors *st, const char *name, json_t *
   const char *path = st->path;
   if (!json_is_object(v))
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': entry is %s, not an object", path, name,
-            json_kind(v));
+            pst_json_kind(v));
   const char *key;
   json_t *val;
   json_object_foreach(v, key, val) {
@@ -180,7 +167,7 @@ static pst_err parse_entry(const pst_safetensors *st, const char *name, json_t *
   if (!jd) PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': missing 'dtype'", path, name);
   if (!json_is_string(jd))
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': 'dtype' is %s, not a string", path, name,
-            json_kind(jd));
+            pst_json_kind(jd));
   if (dtype_parse(json_string_value(jd), &t->dtype))
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': unsupported dtype '%s'", path, name,
             json_string_value(jd));
@@ -189,7 +176,7 @@ static pst_err parse_entry(const pst_safetensors *st, const char *name, json_t *
   if (!js) PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': missing 'shape'", path, name);
   if (!json_is_array(js))
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': 'shape' is %s, not an array", path, name,
-            json_kind(js));
+            pst_json_kind(js));
   size_t nd = json_array_size(js);
   if (nd > PST_ST_MAX_DIM)
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': shape has %zu dimensions (at most %d supported)",
@@ -334,18 +321,18 @@ static pst_err st_load(pst_safetensors *st) {
             jerr.text, jerr.line, jerr.column);
   if (!json_is_object(st->root))
     PST_ERR(PST_ERR_FORMAT, "%s: header JSON is %s, not an object", path,
-            json_kind(st->root));
+            pst_json_kind(st->root));
 
   json_t *meta = json_object_get(st->root, "__metadata__");
   if (meta) {
     if (!json_is_object(meta))
-      PST_ERR(PST_ERR_FORMAT, "%s: '__metadata__' is %s, not an object", path, json_kind(meta));
+      PST_ERR(PST_ERR_FORMAT, "%s: '__metadata__' is %s, not an object", path, pst_json_kind(meta));
     const char *key;
     json_t *val;
     json_object_foreach(meta, key, val) {
       if (!json_is_string(val))
         PST_ERR(PST_ERR_FORMAT, "%s: '__metadata__' key '%s' is %s, not a string", path, key,
-                json_kind(val));
+                pst_json_kind(val));
     }
     st->metadata = meta;
   }
