@@ -23,6 +23,7 @@
 #include "pst/config.h"
 #include "pst/core.h"
 #include "pst/model.h"
+#include "pst/params.h"
 
 /* Fill the model.* keys of cfg from DIR/config.json: arch (bert|gpt2), hidden, layers,
  * heads, ffn, vocab, max_positions, position_offset, type_vocab (bert), ln_eps, activation.
@@ -66,5 +67,14 @@ typedef struct {
 pst_err pst_hf_load_weights(const char *dir, pst_model *m);
 /* The same, filling *report (may be NULL). */
 pst_err pst_hf_load_weights_report(const char *dir, pst_model *m, pst_hf_report *report);
+/* The code path of both: load DIR's weights into the tensors of tables tabs[0..ntabs) (the
+ * model's are frozen, trainables; any tables named as model.c names its tensors will do).
+ * Tensor-parallel shards (pst_tensor_info.shard_dim >= 0: rows or columns of a global tensor
+ * gshape) receive only their slice, read straight from the file: the checkpoint's shapes are
+ * checked against the GLOBAL shapes, and no global-size temporary is allocated. Supported
+ * shards: any of a copied or transposed tensor (BERT, GPT-2 Conv1D), rows of GPT-2's q/k/v
+ * weights and biases (column ranges of c_attn) and rows of the position table; other
+ * combinations, or a shard outside its global shape, are PST_ERR_ARG. */
+pst_err pst_hf_load_params(const char *dir, pst_params *const *tabs, int ntabs, pst_hf_report *report);
 
 #endif

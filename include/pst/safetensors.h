@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "pst/core.h"
+#include "pst/params.h"
 
 /* Supported element types. Other safetensors dtypes (I8, U16, F8_E4M3, ...) are
  * rejected on open with an error naming the dtype. */
@@ -84,6 +85,23 @@ const void *pst_st_data(const pst_safetensors *st, const pst_st_tensor *t);
  * "<path>: tensor '<name>' not found". out holds numel floats. */
 pst_err pst_st_read_f32(const pst_safetensors *st, const char *name, float *out, int ndim,
                         const int64_t *shape);
+/* Read a slice of a float tensor (same dtypes and conversions as pst_st_read_f32): the
+ * file's shape must equal the global shape (ndim, gshape) (same message as above); out
+ * receives, row-major, the elements whose index along dimension dim lies in
+ * [start, start + count) -- dim 0: rows, out is [count, gshape[1]]; dim 1: columns, out is
+ * [gshape[0], count] (any 0 <= dim < ndim works the same way). Only the slice's bytes are
+ * read (one contiguous range for dim 0, one segment per row for dim 1); nothing is
+ * allocated. A dim outside [0, ndim), start < 0, count < 0 or start + count > gshape[dim] is
+ * PST_ERR_ARG naming the tensor. */
+pst_err pst_st_read_f32_slice(const pst_safetensors *st, const char *name, float *out, int ndim,
+                              const int64_t *gshape, int dim, int64_t start, int64_t count);
+/* Read tensor `name` into out (t->numel floats, t's LOCAL shape) as t's tensor-parallel
+ * shard fields say: t->shard_dim < 0: the whole tensor, shape t->shape (pst_st_read_f32);
+ * else the slice [t->shard_start, t->shard_start + t->shape[t->shard_dim]) along
+ * t->shard_dim of a file tensor of shape t->gshape (pst_st_read_f32_slice). A t whose local
+ * and global shapes differ outside the sharded dimension is PST_ERR_ARG. */
+pst_err pst_st_read_param(const pst_safetensors *st, const char *name, const pst_tensor_info *t,
+                          float *out);
 /* Read an integer tensor into int32 (from I32, I64 with range check, U8, BOOL with
  * bytes 0/1 only), with the same shape check and messages. */
 pst_err pst_st_read_i32(const pst_safetensors *st, const char *name, int32_t *out, int ndim,

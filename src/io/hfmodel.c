@@ -1,10 +1,12 @@
 /* hfmodel.c — Hugging Face model directories (hfmodel.h): config.json through jansson,
  * weights through the safetensors reader, HF tensor names mapped onto pst's (model.h).
  *
- * The loader walks the model's own tables (frozen, then trainable): each pst tensor that a
- * checkpoint can provide has one HF source and a transform (copy, transpose, a third of
- * GPT-2's c_attn, or a row window of the position table). The source's shape is checked
- * before reading, so errors name the HF tensor, its file and both shapes. */
+ * The loader walks the model's own tables (frozen, then trainable), or any tables given to
+ * pst_hf_load_params: each pst tensor that a checkpoint can provide has one HF source and a
+ * transform (copy, transpose, a third of GPT-2's c_attn, or a row window of the position
+ * table). The source's shape is checked against the GLOBAL shape before reading, so errors
+ * name the HF tensor, its file and both shapes. A tensor-parallel shard (params.h) reads only
+ * its slice of the source: never a full-size temporary. */
 #include "pst/jsonkind.h"
 #include "pst/hfmodel.h"
 
@@ -502,10 +504,62 @@ typedef struct {
   pst_hf_report *rep;
 } hf_load;
 
-/* Write pst tensor t from the checkpoint. */
+/* Where t's values lie in the HF source tensor, given its transform x (local [m, n] of a
+ * global [gm, gn]; t sliced along sd (-1: whole) from s0):
+ *   X_COPY   file [gm, gn]            read along sd, [s0, s0 + local extent)
+ *   X_T      file [gn, gm] = global^T  read along 1 - sd into [n, m], transposed
+ *   X_QKV_W  file [gn, 3 gm] (Conv1D)  columns part gm + [s0, s0 + m) into [n, m], transposed
+ *   X_QKV_B  file [3 gm]               elements part gm + [s0, s0 + m)
+ *   X_ROWS   file [>= gm, gn]          rows [s0, s0 + m) (the first gm rows of the table)
+ * Every read is one slice along one file dimension (*fdim, from *fstart, *fcount); t sharded
+ * along the other dimension of a QKV weight or a position table is not supported. */
+static pst_err source_slice(const pst_tensor_info *t, const hf_src *s, const pst_st_tensor *ht, int *fdim,
+                            int64_t *fstart, int64_t *fcount, int *transpose) {
+  const int sd = t->shard_dim;
+  const int64_t s0 = sd >= 0 ? t->shard_start : 0, m = t->shape[0], gm = t->gshape[0];
+  *transpose = s->x == X_T || s->x == X_QKV_W;
+  switch (s->x) {
+    case X_COPY:
+    case X_T:
+      *fdim = sd < 0 ? 0 : s->x == X_T ? 1 - sd : sd;
+      *fstart = s0;
+      *fcount = sd < 0 ? ht->shape[0] : t->shape[sd];
+      return PST_OK;
+    case X_QKV_W:
+    case X_QKV_B:
+    case X_ROWS:
+      if (sd > 0)
+        PST_ERR(PST_ERR_ARG, "pst tensor '%s' is sharded along dimension %d, which loading from '%s' does not support",
+                t->name, sd, ht->name);
+      *fdim = s->x == X_QKV_W ? 1 : 0;
+      *fstart = (s->x == X_ROWS ? 0 : s->part * gm) + s0;
+      *fcount = m;
+      return PST_OK;
+  }
+  PST_ERR(PST_ERR_INTERNAL, "bad transform for %s", t->name);
+}
+
+/* A shard must lie inside its global tensor and match it in the other dimension. */
+static pst_err check_shard(const pst_tensor_info *t) {
+  if (t->shard_dim < 0) return PST_OK;
+  const int d = t->shard_dim;
+  int ok = d < t->ndim && t->shard_start >= 0 && t->shard_start <= t->gshape[d] &&
+           t->shape[d] <= t->gshape[d] - t->shard_start;
+  for (int i = 0; ok && i < t->ndim; i++)
+    if (i != d) ok = t->shape[i] == t->gshape[i];
+  if (!ok)
+    PST_ERR(PST_ERR_ARG, "pst tensor '%s': shard [%lld, %lld] from %lld along dimension %d does not fit global shape "
+            "[%lld, %lld]", t->name, (long long)t->shape[0], (long long)t->shape[1], (long long)t->shard_start, d,
+            (long long)t->gshape[0], (long long)t->gshape[1]);
+  return PST_OK;
+}
+
+/* Write pst tensor t from the checkpoint: all of it, or only its shard (t->shard_dim >= 0)
+ * without ever holding the global tensor in memory. */
 static pst_err load_tensor(hf_load *L, const pst_tensor_info *t) {
   hf_src s;
   if (!map_name(&L->a, L->prefix, t->name, &s)) return PST_OK;
+  PST_CHECK(check_shard(t));
   hf_file *f = NULL;
   const pst_st_tensor *ht = NULL;
   int found;
@@ -518,7 +572,8 @@ static pst_err load_tensor(hf_load *L, const pst_tensor_info *t) {
     return PST_OK;
   }
   const char *hfname = ht->name;
-  const int64_t m = t->shape[0], n = t->ndim == 2 ? t->shape[1] : 1;
+  /* the file holds the GLOBAL tensor [m, n] (its shard, if any, is taken below) */
+  const int64_t m = t->gshape[0], n = t->ndim == 2 ? t->gshape[1] : 1;
   int64_t want[2] = {0, 0};
   int wnd = t->ndim, ok;
   switch (s.x) {
@@ -544,35 +599,23 @@ static pst_err load_tensor(hf_load *L, const pst_tensor_info *t) {
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s%s (for pst tensor '%s')", pst_st_path(f->st),
             hfname, have, s.x == X_ROWS ? "at least " : "", exp, t->name);
   }
+  int fdim, tr;
+  int64_t fstart, fcount;
+  PST_CHECK(source_slice(t, &s, ht, &fdim, &fstart, &fcount, &tr));
   float *dst = *t->bind;
-  if (s.x == X_COPY) {
-    PST_CHECK(pst_st_read_f32(f->st, hfname, dst, ht->ndim, ht->shape));
-  } else {
-    const size_t total = (size_t)ht->shape[0] * (size_t)(ht->ndim == 2 ? ht->shape[1] : 1);
+  if (!tr) { /* the slice is dst itself, row-major */
+    PST_CHECK(pst_st_read_f32_slice(f->st, hfname, dst, ht->ndim, ht->shape, fdim, fstart, fcount));
+  } else { /* the slice is dst^T: read into a temporary of the LOCAL size [lc, lr], transpose */
+    const int64_t lr = t->shape[0], lc = t->shape[1];
     float *tmp;
-    PST_CHECK(pst_calloc((void **)&tmp, total, sizeof(float), hfname));
-    pst_err rc = pst_st_read_f32(f->st, hfname, tmp, ht->ndim, ht->shape);
+    PST_CHECK(pst_calloc((void **)&tmp, t->numel, sizeof(float), hfname));
+    pst_err rc = pst_st_read_f32_slice(f->st, hfname, tmp, ht->ndim, ht->shape, fdim, fstart, fcount);
     if (rc) {
       pst_free(tmp);
       PST_CHECK(rc);
     }
-    switch (s.x) {
-      case X_T: /* dst[i][j] = src[j][i], src [n, m] */
-        for (int64_t i = 0; i < m; i++)
-          for (int64_t j = 0; j < n; j++) dst[i * n + j] = tmp[j * m + i];
-        break;
-      case X_QKV_W: /* src [n, 3m] (in, out); dst[o][i] = src[i][part m + o] */
-        for (int64_t o = 0; o < m; o++)
-          for (int64_t i = 0; i < n; i++) dst[o * n + i] = tmp[i * 3 * m + s.part * m + o];
-        break;
-      case X_QKV_B:
-        memcpy(dst, tmp + s.part * m, (size_t)m * sizeof(float));
-        break;
-      case X_ROWS: /* the first m rows (a model may use fewer positions than the checkpoint) */
-        memcpy(dst, tmp, (size_t)(m * n) * sizeof(float));
-        break;
-      case X_COPY: break;
-    }
+    for (int64_t i = 0; i < lr; i++) /* dst [lr, lc], tmp [lc, lr] */
+      for (int64_t j = 0; j < lc; j++) dst[i * lc + j] = tmp[j * lr + i];
     pst_free(tmp);
   }
   ckpt_mark(f, ht);
@@ -606,10 +649,18 @@ static pst_err find_prefix(hf_load *L) {
           probe, L->a.model_type);
 }
 
-/* The model must be the architecture and depth that config.json describes. */
-static pst_err check_model(hf_load *L, pst_model *m) {
-  pst_params *fz = pst_model_frozen(m), *tr = pst_model_trainables(m);
-  int model_gpt2 = pst_params_find(fz, "lnf.w") != NULL;
+/* A tensor of any of the n tables, or NULL. */
+static const pst_tensor_info *tabs_find(pst_params *const *tabs, int n, const char *name) {
+  for (int k = 0; k < n; k++) {
+    const pst_tensor_info *t = pst_params_find(tabs[k], name);
+    if (t) return t;
+  }
+  return NULL;
+}
+
+/* The tables must hold the architecture and depth that config.json describes. */
+static pst_err check_model(hf_load *L, pst_params *const *tabs, int ntabs) {
+  int model_gpt2 = tabs_find(tabs, ntabs, "lnf.w") != NULL;
   char cfgpath[PST_PATH_MAX + 16];
   snprintf(cfgpath, sizeof cfgpath, "%s/config.json", L->dir);
   if (model_gpt2 != L->a.gpt2)
@@ -619,7 +670,7 @@ static pst_err check_model(hf_load *L, pst_model *m) {
   char nm[64];
   for (;;) {
     snprintf(nm, sizeof nm, "blk.%d.q.w", layers);
-    if (!pst_params_find(fz, nm) && !pst_params_find(tr, nm)) break;
+    if (!tabs_find(tabs, ntabs, nm)) break;
     layers++;
   }
   if (layers != L->a.layers)
@@ -634,18 +685,17 @@ static void rep_file(pst_hf_report *rep, const char *name) {
   rep->nfiles++;
 }
 
-static pst_err load_all(hf_load *L, pst_model *m) {
+static pst_err load_all(hf_load *L, pst_params *const *tabs, int ntabs) {
   pst_config scratch;
   pst_config_defaults(&scratch);
   PST_CHECK(parse_config(L->dir, &scratch, &L->a));
-  PST_CHECK(check_model(L, m));
+  PST_CHECK(check_model(L, tabs, ntabs));
   rep_file(L->rep, "config.json");
   PST_CHECK(ckpt_open(&L->ck, L->dir));
   if (L->ck.index) rep_file(L->rep, "model.safetensors.index.json");
   for (int i = 0; i < L->ck.nfiles; i++) rep_file(L->rep, L->ck.files[i].name);
   PST_CHECK(find_prefix(L));
-  pst_params *tabs[2] = {pst_model_frozen(m), pst_model_trainables(m)};
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < ntabs; k++)
     for (int i = 0; i < tabs[k]->n; i++) PST_CHECK(load_tensor(L, &tabs[k]->t[i]));
   int ignored = 0;
   for (int i = 0; i < L->ck.nfiles; i++) {
@@ -665,7 +715,8 @@ static pst_err load_all(hf_load *L, pst_model *m) {
   return PST_OK;
 }
 
-pst_err pst_hf_load_weights_report(const char *dir, pst_model *m, pst_hf_report *report) {
+pst_err pst_hf_load_params(const char *dir, pst_params *const *tabs, int ntabs, pst_hf_report *report) {
+  if (!dir || ntabs < 0 || (ntabs > 0 && !tabs)) PST_ERR(PST_ERR_ARG, "pst_hf_load_params: invalid arguments");
   pst_hf_report *rep = report ? report : malloc(sizeof *rep);
   if (!rep) PST_ERR(PST_ERR_MEM, "out of memory loading %s", dir);
   memset(rep, 0, sizeof *rep);
@@ -673,7 +724,7 @@ pst_err pst_hf_load_weights_report(const char *dir, pst_model *m, pst_hf_report 
   memset(&L, 0, sizeof L);
   L.dir = dir;
   L.rep = rep;
-  pst_err rc = load_all(&L, m);
+  pst_err rc = load_all(&L, tabs, ntabs);
   ckpt_close(&L.ck);
   if (!rc)
     pst_log(1, "pst: loaded %d tensors (%lld parameters) from %s (%s; unused checkpoint tensors: %d)\n", rep->loaded,
@@ -681,6 +732,12 @@ pst_err pst_hf_load_weights_report(const char *dir, pst_model *m, pst_hf_report 
   if (rep != report) free(rep);
   if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
   return rc;
+}
+
+pst_err pst_hf_load_weights_report(const char *dir, pst_model *m, pst_hf_report *report) {
+  pst_params *tabs[2] = {pst_model_frozen(m), pst_model_trainables(m)};
+  PST_CHECK(pst_hf_load_params(dir, tabs, 2, report));
+  return PST_OK;
 }
 
 pst_err pst_hf_load_weights(const char *dir, pst_model *m) {

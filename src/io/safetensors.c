@@ -434,29 +434,29 @@ static pst_err lookup(const pst_safetensors *st, const char *name, int ndim,
   return PST_OK;
 }
 
-pst_err pst_st_read_f32(const pst_safetensors *st, const char *name, float *out, int ndim,
-                        const int64_t *shape) {
-  const pst_st_tensor *t;
-  PST_CHECK(lookup(st, name, ndim, shape, &t));
+/* Float dtypes only (F32, F16, BF16, F64); an error naming the tensor otherwise. */
+static pst_err check_float(const pst_safetensors *st, const pst_st_tensor *t) {
   if (t->dtype != PST_DT_F32 && t->dtype != PST_DT_F16 && t->dtype != PST_DT_BF16 &&
       t->dtype != PST_DT_F64)
     PST_ERR(PST_ERR_FORMAT,
             "%s: tensor '%s' has dtype %s; expected a float dtype (F32, F16, BF16 or F64)",
-            st->path, name, pst_dtype_name(t->dtype));
-  const uint8_t *p = st->map + t->offset;
-  size_t n = (size_t)(t->nbytes / pst_dtype_size(t->dtype));
-  if (n == 0) return PST_OK;
-  if (!out) PST_ERR(PST_ERR_ARG, "%s: tensor '%s': NULL output buffer", st->path, name);
-  switch (t->dtype) {
+            st->path, t->name, pst_dtype_name(t->dtype));
+  return PST_OK;
+}
+
+/* The one conversion path of the float readers: n elements of float dtype dt at p
+ * (little-endian, possibly unaligned) into out[n]. */
+static void convert_f32(pst_dtype dt, const uint8_t *p, size_t n, float *out) {
+  switch (dt) {
   case PST_DT_F32:
-    memcpy(out, p, (size_t)t->nbytes);
+    memcpy(out, p, n * sizeof(float));
     break;
   case PST_DT_F16:
   case PST_DT_BF16:
     for (size_t i = 0; i < n; i++) {
       uint16_t h;
       memcpy(&h, p + 2 * i, 2);
-      out[i] = t->dtype == PST_DT_F16 ? pst_f16_to_f32(h) : pst_bf16_to_f32(h);
+      out[i] = dt == PST_DT_F16 ? pst_f16_to_f32(h) : pst_bf16_to_f32(h);
     }
     break;
   case PST_DT_F64:
@@ -467,8 +467,71 @@ pst_err pst_st_read_f32(const pst_safetensors *st, const char *name, float *out,
     }
     break;
   default:
-    break; /* excluded above */
+    break; /* excluded by check_float */
   }
+}
+
+pst_err pst_st_read_f32(const pst_safetensors *st, const char *name, float *out, int ndim,
+                        const int64_t *shape) {
+  const pst_st_tensor *t;
+  PST_CHECK(lookup(st, name, ndim, shape, &t));
+  PST_CHECK(check_float(st, t));
+  size_t n = (size_t)(t->nbytes / pst_dtype_size(t->dtype));
+  if (n == 0) return PST_OK;
+  if (!out) PST_ERR(PST_ERR_ARG, "%s: tensor '%s': NULL output buffer", st->path, name);
+  convert_f32(t->dtype, st->map + t->offset, n, out);
+  return PST_OK;
+}
+
+/* The file tensor [outer, extent, inner] (outer = prod shape[0..dim), inner = prod
+ * shape[dim+1..)) sliced to [outer, count, inner] along dim: outer segments of count * inner
+ * contiguous elements, segment o starting at element (o * extent + start) * inner. */
+pst_err pst_st_read_f32_slice(const pst_safetensors *st, const char *name, float *out, int ndim,
+                              const int64_t *gshape, int dim, int64_t start, int64_t count) {
+  const pst_st_tensor *t;
+  PST_CHECK(lookup(st, name, ndim, gshape, &t));
+  PST_CHECK(check_float(st, t));
+  if (dim < 0 || dim >= ndim)
+    PST_ERR(PST_ERR_ARG, "%s: tensor '%s': slice dimension %d outside [0, %d)", st->path, name,
+            dim, ndim);
+  const int64_t extent = t->shape[dim];
+  if (start < 0 || count < 0 || start > extent || count > extent - start)
+    PST_ERR(PST_ERR_ARG,
+            "%s: tensor '%s': slice of %lld from %lld along dimension %d is outside its "
+            "extent %lld",
+            st->path, name, (long long)count, (long long)start, dim, (long long)extent);
+  uint64_t outer = 1, inner = 1; /* both bounded by the validated element count */
+  for (int i = 0; i < dim; i++) outer *= (uint64_t)t->shape[i];
+  for (int i = dim + 1; i < ndim; i++) inner *= (uint64_t)t->shape[i];
+  const size_t seg = (size_t)((uint64_t)count * inner); /* elements per segment */
+  if (seg == 0 || outer == 0) return PST_OK;
+  if (!out) PST_ERR(PST_ERR_ARG, "%s: tensor '%s': NULL output buffer", st->path, name);
+  const size_t es = pst_dtype_size(t->dtype);
+  const uint8_t *base = st->map + t->offset;
+  for (uint64_t o = 0; o < outer; o++) {
+    const uint64_t first = (o * (uint64_t)extent + (uint64_t)start) * inner;
+    convert_f32(t->dtype, base + first * es, seg, out + o * seg);
+  }
+  return PST_OK;
+}
+
+pst_err pst_st_read_param(const pst_safetensors *st, const char *name, const pst_tensor_info *t,
+                          float *out) {
+  if (!st || !name || !t)
+    PST_ERR(PST_ERR_ARG, "safetensors read: NULL handle, tensor name or tensor info");
+  if (t->shard_dim < 0) return pst_st_read_f32(st, name, out, t->ndim, t->shape);
+  const int d = t->shard_dim;
+  int ok = t->ndim >= 1 && t->ndim <= 2 && d < t->ndim;
+  for (int i = 0; ok && i < t->ndim; i++)
+    if (i != d) ok = t->shape[i] == t->gshape[i];
+  if (!ok)
+    PST_ERR(PST_ERR_ARG,
+            "%s: tensor '%s': local shape [%lld, %lld] is not a slice along dimension %d of "
+            "the global shape [%lld, %lld] (ndim %d)",
+            st->path, name, (long long)t->shape[0], (long long)t->shape[1], d,
+            (long long)t->gshape[0], (long long)t->gshape[1], t->ndim);
+  PST_CHECK(pst_st_read_f32_slice(st, name, out, t->ndim, t->gshape, d, t->shard_start,
+                                  t->shape[d]));
   return PST_OK;
 }
 

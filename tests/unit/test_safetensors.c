@@ -3,8 +3,10 @@
  * Covers: write/read round trips over every dtype (0-d scalars and zero-size tensors
  * included), exact F16/BF16 decoding, files laid out byte for byte as Python's
  * safetensors writes them, a table of malformed files each rejected with a specific
- * message, read-side errors (missing tensor, shape/dtype mismatch, range checks) and
- * the atomicity of pst_st_write. All files live in a mkdtemp directory removed at the
+ * message, read-side errors (missing tensor, shape/dtype mismatch, range checks),
+ * slice reads for tensor parallelism (every row / column / inner-dimension range of F32,
+ * F16, BF16, F64 tensors against a full read; range errors; pst_st_read_param per shard
+ * fields) and the atomicity of pst_st_write. All files live in a mkdtemp directory removed at the
  * end. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -26,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "pst/params.h"
 #include "pst/safetensors.h"
 
 static char tmpdir[256];
@@ -644,6 +647,148 @@ static void test_read_errors(void **state) {
   unlink(path);
 }
 
+/* ---- slices (tensor parallelism) ---- */
+
+/* Compare a slice read of `name` (shape [d0, d1, d2], ndim dims) along dim with the same
+ * elements of a full read, bit for bit, for every (start, count); a sentinel after the
+ * slice must stay untouched. */
+static void check_slices(const pst_safetensors *st, const char *name, int ndim, const int64_t *shape) {
+  size_t numel = 1;
+  for (int i = 0; i < ndim; i++) numel *= (size_t)shape[i];
+  float *full = malloc(numel * sizeof(float)), *out = malloc((numel + 1) * sizeof(float));
+  assert_true(full && out);
+  assert_int_equal(pst_st_read_f32(st, name, full, ndim, shape), PST_OK);
+  for (int dim = 0; dim < ndim; dim++) {
+    int64_t outer = 1, inner = 1, ext = shape[dim];
+    for (int i = 0; i < dim; i++) outer *= shape[i];
+    for (int i = dim + 1; i < ndim; i++) inner *= shape[i];
+    for (int64_t start = 0; start <= ext; start++)
+      for (int64_t count = 0; start + count <= ext; count++) {
+        const size_t n = (size_t)(outer * count * inner);
+        out[n] = 12345.f; /* sentinel */
+        assert_int_equal(pst_st_read_f32_slice(st, name, out, ndim, shape, dim, start, count), PST_OK);
+        assert_true(out[n] == 12345.f);
+        for (int64_t o = 0; o < outer; o++)
+          for (int64_t c = 0; c < count; c++)
+            for (int64_t i = 0; i < inner; i++) {
+              float got = out[(o * count + c) * inner + i];
+              float want = full[(o * ext + start + c) * inner + i];
+              if (fbits(got) != fbits(want)) {
+                print_error("%s dim %d [%lld, +%lld): element (%lld, %lld, %lld) = %g, expected %g\n", name, dim,
+                            (long long)start, (long long)count, (long long)o, (long long)c, (long long)i,
+                            (double)got, (double)want);
+                fail();
+              }
+            }
+      }
+  }
+  free(full);
+  free(out);
+}
+
+static void test_slices(void **state) {
+  (void)state;
+  char path[512], want[700];
+  tpath(path, sizeof path, "slice.safetensors");
+  float w[5 * 7], c3[2 * 3 * 4];
+  uint16_t h[4 * 6], bh[3 * 5], hv[9];
+  double d[4 * 3];
+  int32_t iv[6] = {0};
+  for (int i = 0; i < 35; i++) w[i] = (float)i * 0.5f - 7.f;
+  for (int i = 0; i < 24; i++) c3[i] = (float)i + 0.25f;
+  for (int i = 0; i < 24; i++) h[i] = (uint16_t)(0x3c00 + 37 * i); /* 1 and up */
+  h[5] = 0x8001;                                                     /* -2^-24 */
+  for (int i = 0; i < 15; i++) bh[i] = (uint16_t)(0xbf80 + 11 * i);
+  for (int i = 0; i < 9; i++) hv[i] = (uint16_t)(0x4000 + i);
+  for (int i = 0; i < 12; i++) d[i] = 0.1 * i - 0.3;
+  pst_st_entry e[] = {
+      {"w", PST_DT_F32, 2, {5, 7}, w},   {"h", PST_DT_F16, 2, {4, 6}, h},  {"bh", PST_DT_BF16, 2, {3, 5}, bh},
+      {"d", PST_DT_F64, 2, {4, 3}, d},   {"hv", PST_DT_F16, 1, {9}, hv},   {"c3", PST_DT_F32, 3, {2, 3, 4}, c3},
+      {"i", PST_DT_I32, 2, {2, 3}, iv},
+  };
+  assert_int_equal(pst_st_write(path, e, 7, NULL), PST_OK);
+  pst_safetensors *st;
+  assert_int_equal(pst_st_open(&st, path), PST_OK);
+  check_slices(st, "w", 2, (int64_t[]){5, 7});
+  check_slices(st, "h", 2, (int64_t[]){4, 6});
+  check_slices(st, "bh", 2, (int64_t[]){3, 5});
+  check_slices(st, "d", 2, (int64_t[]){4, 3});
+  check_slices(st, "hv", 1, (int64_t[]){9});
+  check_slices(st, "c3", 3, (int64_t[]){2, 3, 4});
+
+  /* spot values: rows 1..2 of w; columns 4..5 of h (decoded F16) */
+  float out[64];
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, (int64_t[]){5, 7}, 0, 1, 2), PST_OK);
+  for (int i = 0; i < 14; i++) assert_true(out[i] == w[7 + i]);
+  assert_int_equal(pst_st_read_f32_slice(st, "h", out, 2, (int64_t[]){4, 6}, 1, 4, 2), PST_OK);
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 2; c++) assert_true(out[r * 2 + c] == pst_f16_to_f32(h[r * 6 + 4 + c]));
+  assert_true(out[1] == -0x1p-24f);
+
+  /* the file's shape must equal the global shape */
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, (int64_t[]){7, 5}, 0, 0, 1), PST_ERR_FORMAT);
+  snprintf(want, sizeof want, "%s: tensor 'w' has shape [5, 7], expected [7, 5]", path);
+  assert_string_equal(pst_err_message(), want);
+  assert_int_equal(pst_st_read_f32_slice(st, "nope", out, 1, (int64_t[]){1}, 0, 0, 1), PST_ERR_FORMAT);
+  assert_msg_has("tensor 'nope' not found");
+  assert_int_equal(pst_st_read_f32_slice(st, "i", out, 2, (int64_t[]){2, 3}, 0, 0, 1), PST_ERR_FORMAT);
+  assert_msg_has("tensor 'i' has dtype I32; expected a float dtype");
+  /* range checks */
+  const int64_t ws[2] = {5, 7};
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, 0, 4, 2), PST_ERR_ARG);
+  assert_msg_has("tensor 'w': slice of 2 from 4 along dimension 0 is outside its extent 5");
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, 1, -1, 2), PST_ERR_ARG);
+  assert_msg_has("tensor 'w': slice of 2 from -1 along dimension 1");
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, 1, 0, -1), PST_ERR_ARG);
+  assert_msg_has("tensor 'w'");
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, 1, 8, 0), PST_ERR_ARG);
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, 1, 0, INT64_MAX), PST_ERR_ARG);
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, 1, INT64_MAX, INT64_MAX), PST_ERR_ARG);
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, 2, 0, 1), PST_ERR_ARG);
+  assert_msg_has("tensor 'w': slice dimension 2 outside [0, 2)");
+  assert_int_equal(pst_st_read_f32_slice(st, "w", out, 2, ws, -1, 0, 1), PST_ERR_ARG);
+  /* an empty slice needs no buffer; a non-empty one does */
+  assert_int_equal(pst_st_read_f32_slice(st, "w", NULL, 2, ws, 1, 7, 0), PST_OK);
+  assert_int_equal(pst_st_read_f32_slice(st, "w", NULL, 2, ws, 1, 0, 1), PST_ERR_ARG);
+  assert_msg_has("NULL output buffer");
+
+  /* pst_st_read_param: whole, rows, columns, per the tensor's shard fields */
+  pst_params p = {0};
+  float *pw = NULL, *rows = NULL, *cols = NULL, *vrows = NULL, *bad = NULL;
+  assert_int_equal(pst_params_add(&p, "whole", 2, 5, 7, 0, 1, &pw, NULL), PST_OK);
+  assert_int_equal(pst_params_add(&p, "rows", 2, 2, 7, 0, 1, &rows, NULL), PST_OK);
+  pst_params_shard_last(&p, 0, 3, 5); /* rows [3, 5) of [5, 7] */
+  assert_int_equal(pst_params_add(&p, "cols", 2, 4, 2, 0, 1, &cols, NULL), PST_OK);
+  pst_params_shard_last(&p, 1, 4, 6); /* columns [4, 6) of [4, 6] */
+  assert_int_equal(pst_params_add(&p, "vrows", 1, 3, 0, 0, 1, &vrows, NULL), PST_OK);
+  pst_params_shard_last(&p, 0, 6, 9); /* elements [6, 9) of [9] */
+  assert_int_equal(pst_params_add(&p, "bad", 2, 2, 3, 0, 1, &bad, NULL), PST_OK);
+  pst_params_shard_last(&p, 0, 0, 5);
+  p.t[4].gshape[1] = 7; /* 3 columns of a 7-column tensor: not a row slice */
+  assert_int_equal(pst_params_alloc(&p, 0), PST_OK);
+  assert_int_equal(pst_st_read_param(st, "w", &p.t[0], pw), PST_OK);
+  assert_memory_equal(pw, w, sizeof w);
+  assert_int_equal(pst_st_read_param(st, "w", &p.t[1], rows), PST_OK);
+  assert_memory_equal(rows, w + 3 * 7, 2 * 7 * sizeof(float));
+  assert_int_equal(pst_st_read_param(st, "h", &p.t[2], cols), PST_OK);
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 2; c++) assert_true(cols[r * 2 + c] == pst_f16_to_f32(h[r * 6 + 4 + c]));
+  assert_int_equal(pst_st_read_param(st, "hv", &p.t[3], vrows), PST_OK);
+  for (int i = 0; i < 3; i++) assert_true(vrows[i] == pst_f16_to_f32(hv[6 + i]));
+  assert_int_equal(pst_st_read_param(st, "w", &p.t[4], bad), PST_ERR_ARG);
+  assert_msg_has("tensor 'w': local shape [2, 3] is not a slice along dimension 0 of the global shape [5, 7]");
+  /* the global shape is what the file must have */
+  assert_int_equal(pst_st_read_param(st, "h", &p.t[1], rows), PST_ERR_FORMAT);
+  assert_msg_has("tensor 'h' has shape [4, 6], expected [5, 7]");
+  p.t[1].shard_start = 4; /* rows [4, 6) of 5 */
+  assert_int_equal(pst_st_read_param(st, "w", &p.t[1], rows), PST_ERR_ARG);
+  assert_msg_has("tensor 'w': slice of 2 from 4 along dimension 0 is outside its extent 5");
+  pst_params_free(&p);
+  pst_st_close(st);
+  pst_err_clear();
+  unlink(path);
+}
+
 /* ---- writer errors and atomicity ---- */
 
 static void test_write_argument_errors(void **state) {
@@ -759,6 +904,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_table),
       cmocka_unit_test(test_open_io_errors),
       cmocka_unit_test(test_read_errors),
+      cmocka_unit_test(test_slices),
       cmocka_unit_test(test_write_argument_errors),
       cmocka_unit_test(test_atomic_write),
   };
