@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
   cfg.lr = 1e-4;
   if (pst_config_finalize(&cfg)) { pst_err_print(stderr, 1); return 1; }
   pst_model *m;
-  if (pst_model_create(&m, &cfg, batch, seq)) { pst_err_print(stderr, 1); return 1; }
+  if (pst_model_create(&m, &cfg, batch, seq, NULL)) { pst_err_print(stderr, 1); return 1; }
   pst_model_init_random(m, 1);
   pst_task task;
   pst_task_parse(&task, cfg.task);
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
   }
   if (!gpt2) for (int r = 0; r < batch; r++) b.labels[r] = r % 2;
   pst_trainer tr;
-  if (pst_trainer_init(&tr, &cfg, m, 1000)) { pst_err_print(stderr, 1); return 1; }
+  if (pst_trainer_init(&tr, &cfg, m, 1000, NULL)) { pst_err_print(stderr, 1); return 1; }
   double loss;
   if (pst_trainer_step(&tr, &b, 1, &loss)) { pst_err_print(stderr, 1); return 1; } /* warm-up */
   double t0 = pst_now();

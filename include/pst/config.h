@@ -42,6 +42,10 @@ typedef struct pst_config {
   int eval_every;           /* dev evaluation every N steps; 0 = at the end of each epoch */
   uint64_t seed;
   char run_dir[PST_PATH_MAX];
+  /* [dist] */
+  int tp;                   /* tensor-parallel size; dp = world / tp */
+  int check_replicas;       /* verify replicas every N steps (0 = never) */
+  int rank_logs;            /* each rank logs to run_dir/logs/rank-N.log */
   /* [data] */
   char task[16];            /* classify | regress | lm */
   char train_path[PST_PATH_MAX];

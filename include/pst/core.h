@@ -52,6 +52,8 @@ void pst_err_clear(void);
 
 /* Logging: levels 0 = quiet, 1 = info (default), 2 = debug. */
 extern int pst_log_level;
+/* Where pst_log writes: stderr if console, and also `file` if not NULL (not owned). */
+void pst_log_setup(int console, FILE *file);
 void pst_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* 64-byte aligned allocation, zero-filled; PST_ERR_MEM naming `what` on failure. */

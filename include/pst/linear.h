@@ -38,8 +38,19 @@ typedef struct {
   int detach_magnitude;
 } pst_linear_opts;
 
+/* Tensor parallelism (DESIGN.md §4): column-parallel layers hold rows [row0, row0 + m) of the
+ * global [gm, gn] weight (their output is a slice of the features), row-parallel ones hold
+ * columns [col0, col0 + n) (their output is a partial sum over the tp group). */
+enum { PST_PAR_NONE = 0, PST_PAR_COLUMN = 1, PST_PAR_ROW = 2 };
+
 typedef struct {
-  int m, n;
+  int par, tp_rank, tp_size;
+} pst_linear_shard;
+
+typedef struct {
+  int m, n;                               /* local shape */
+  int gm, gn, row0, col0, par;            /* global shape and this shard's offset */
+  int add_bias;                           /* 0 on the row-parallel shards of tp ranks > 0 */
   float *W0, *bias;                       /* frozen (W0 trainable for dense), bias [m] */
   float *U, *V, *A, *B, *R, *C, *S;       /* trainables, NULL when the method has none */
   float *dW0, *dU, *dV, *dA, *dB, *dR, *dC, *dS;
@@ -56,10 +67,13 @@ typedef struct {
   int max_rank, nthreads;
 } pst_linear_scratch;
 
-/* Register this layer's tensors under "<prefix>.w", "<prefix>.b", "<prefix>.U", ...:
- * frozen ones into `frozen`, trainable ones into `train`. */
-pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char *prefix, int m, int n,
-                            pst_params *frozen, pst_params *train);
+/* Register this layer's tensors (global weight [gm, gn]; sh = NULL: not sharded) under
+ * "<prefix>.w", "<prefix>.b", "<prefix>.U", ...: frozen ones into `frozen`, trainable ones
+ * into `train`, with their shard descriptors and, for factors replicated over the tp group
+ * whose gradients are partial sums (V, B, C of column-parallel, U, A, R of row-parallel
+ * layers), the partial-gradient flag. gm (column) or gn (row) must divide by tp_size. */
+pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char *prefix, int gm, int gn,
+                            const pst_linear_shard *sh, pst_params *frozen, pst_params *train);
 /* Initial values of trainables not loaded from a file: U, A ~ N(0,1); V, B, R, C, S = 0. */
 void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_t seed, const char *prefix);
 /* max_mn: largest m*n; max_dim: largest m or n; max_rank: max(r1, r2). Sized for the
@@ -67,9 +81,11 @@ void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_
 pst_err pst_linear_scratch_alloc(pst_linear_scratch *s, long max_mn, long max_dim, int max_rank);
 void pst_linear_scratch_free(pst_linear_scratch *s);
 
+/* This shard's importance scores [m*n] into out (the trainable S for movement). */
+void pst_linear_score(const pst_linear *L, const pst_linear_opts *o, float *out, pst_linear_scratch *s);
 /* Recompute the mask for sparsity s from the current tensors (once per optimizer step). */
 pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double sparsity, pst_linear_scratch *s);
-/* out[N,m] = inp[N,n] (M ⊙ W')^T + bias. */
+/* out[N,m] = inp[N,n] (M ⊙ W')^T + bias (no bias where add_bias = 0: a partial sum). */
 void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *out, const float *inp, int N,
                         pst_linear_scratch *s);
 /* Given dout[N,m] and the forward input inp[N,n]: dinp += dout (M ⊙ W') (skipped if NULL),

@@ -12,13 +12,16 @@
 #define PST_MODEL_H
 
 #include "pst/batch.h"
+#include "pst/comm.h"
 #include "pst/config.h"
 #include "pst/core.h"
 #include "pst/params.h"
 
 typedef struct pst_model pst_model;
 
-pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T);
+/* tp: the tensor-parallel group (NULL = one process); heads and ffn must divide by its size.
+ * Every rank of the group then holds its shards of the six linears (linear.h). */
+pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, const pst_group *tp);
 void pst_model_destroy(pst_model *m);
 /* Load tensors by name from a safetensors file: every frozen tensor and the pretrained
  * weights must be present (error names the first missing one); trainable tensors present
@@ -43,7 +46,14 @@ const float *pst_model_logits(const pst_model *m, long *n);
 int pst_model_num_linears(const pst_model *m);
 const char *pst_model_linear_name(const pst_model *m, int i);
 const uint8_t *pst_model_linear_mask(const pst_model *m, int i, int *rows, int *cols);
-/* Kept / total weights over all sparsified layers. */
+/* Layer i's global shape and how this rank's mask slice sits in it: shard_dim 0 = rows
+ * (column-parallel), 1 = columns (row-parallel), -1 = the whole matrix. */
+void pst_model_linear_global(const pst_model *m, int i, int *gm, int *gn, int *shard_dim);
+/* A fingerprint of this rank's mask slices that does not depend on the layout: the wrapping
+ * sum over kept weights of a hash of (layer, global flat index). Summed over the tp group it
+ * is the whole model's; equal masks give equal sums (tests compare layouts with it). */
+uint64_t pst_model_mask_digest(const pst_model *m);
+/* Kept / total weights over this rank's shards of all sparsified layers. */
 void pst_model_nnz(const pst_model *m, long *kept, long *total);
 
 #endif

@@ -10,6 +10,8 @@
 uint64_t pst_rng_u64(uint64_t seed, uint64_t stream, uint64_t i);
 /* x[i] = mean + std * N(0,1) (Box-Muller on counter i). */
 void pst_rng_normal(float *x, size_t n, float mean, float std, uint64_t seed, uint64_t stream);
+/* The same values for counters first .. first + n - 1 (a slice of a longer draw). */
+void pst_rng_normal_at(float *x, size_t n, uint64_t first, float mean, float std, uint64_t seed, uint64_t stream);
 /* Stream id from a tensor name (FNV-1a), so each tensor gets its own stream. */
 uint64_t pst_rng_stream(const char *name);
 

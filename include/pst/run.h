@@ -7,8 +7,10 @@
 #include "pst/data.h"
 #include "pst/model.h"
 
-/* Run training; returns PST_OK, or an error (the run dir keeps what was written). */
-pst_err pst_train_run(const pst_config *cfg);
+/* Run training on the process grid dist (every rank calls it); returns PST_OK, or an error
+ * (the run dir keeps what was written). */
+struct pst_dist;
+pst_err pst_train_run(const pst_config *cfg, struct pst_dist *dist);
 
 typedef struct {
   long examples;

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "pst/comm.h"
 #include "pst/core.h"
 
 /* Order-preserving map of a float score to u32 (NaN must be rejected before). */
@@ -37,6 +38,27 @@ pst_err pst_topk_select(pst_topk_threshold *thr, const float *score, long numel,
 void pst_topk_apply(uint8_t *mask, const float *score, long numel, const pst_topk_threshold *thr);
 /* Both in one: the exact top-k mask of score. */
 pst_err pst_topk_mask(uint8_t *mask, const float *score, long numel, long keep);
+
+/* Tensor-parallel top-k (DESIGN.md §4): every rank of a group holds one rectangular shard
+ * [rows, cols] at (row0, col0) of each layer's global [grows, gcols] score matrix, and all
+ * ranks together select each layer's global top `keep` in the same (score desc, global flat
+ * index asc) order as pst_topk_mask, so the union of the local masks equals the
+ * single-process mask bit for bit. Radix select over the u64 key (score key << 32 | ~global
+ * index) with 12/12/8-bit digits; one sum_u32 over the group per digit pass carries the
+ * histograms of all layers at once (plus a NaN count), and a layer leaves the passes as
+ * soon as its boundary bucket is kept whole (index digits only when ties straddle it). */
+typedef struct {
+  long rows, cols, row0, col0, grows, gcols;
+  long keep;        /* of grows * gcols (< 2^32) */
+  uint8_t *mask;    /* out: local [rows * cols] */
+} pst_topk_shard;
+
+/* score(ctx, layer, out) writes layer's local scores [rows * cols] into out (called twice per
+ * layer; out has room for the largest local shard). group NULL or size 1 = single process.
+ * A NaN on any rank fails on every rank with PST_ERR_NUMERIC. Collective over group. */
+pst_err pst_topk_sharded(pst_topk_shard *layers, int nlayers,
+                         pst_err (*score)(void *ctx, int layer, float *out), void *ctx, float *out,
+                         const struct pst_group *group);
 
 /* Cubic schedule (Zhu & Gupta) with warm-up / cool-down fractions; t completed steps of T. */
 typedef struct {

@@ -25,10 +25,17 @@ void pst_adamw_step(pst_adamw *opt, pst_params *p, double lr, const pst_config *
 double pst_lr_at(double base_lr, long warmup, long t, long T);
 /* Global L2 norm of the gradients; if max_norm > 0 scale them by min(1, max/(norm+1e-6)). */
 double pst_clip_grad_norm(pst_params *p, double max_norm);
+/* The same in two parts for tensor parallelism: squared norms of the tensors sharded over
+ * tp (ss[1]) and of the replicated ones (ss[0]); then the clip for a known norm. */
+void pst_grad_sumsq(const pst_params *p, double ss[2]);
+double pst_clip_grad_to(pst_params *p, double norm, double max_norm);
 
 typedef struct {
   pst_config cfg;
   pst_model *model;
+  struct pst_dist *dist;  /* NULL: one process */
+  float *tp_pack;    /* packed partial gradients of the tp-replicated factors */
+  long tp_pack_n;
   pst_adamw opt;
   pst_schedule sched;
   long step, total_steps;
@@ -37,10 +44,14 @@ typedef struct {
   double grad_norm;  /* pre-clip norm of the last step */
 } pst_trainer;
 
-/* Takes the model (not owned); computes the masks for s(0). */
-pst_err pst_trainer_init(pst_trainer *tr, const pst_config *cfg, pst_model *model, long total_steps);
+/* Takes the model and the process grid (neither owned; dist NULL = one process); computes
+ * the masks for s(0). With dist, every rank calls the trainer in step: micro-batches are
+ * this dp rank's slices, gradients are summed over tp (partial factor gradients) and dp. */
+pst_err pst_trainer_init(pst_trainer *tr, const pst_config *cfg, pst_model *model, long total_steps,
+                         struct pst_dist *dist);
 void pst_trainer_free(pst_trainer *tr);
-/* One optimizer step over nmicro micro-batches; *loss = their mean loss. */
+/* One optimizer step over nmicro micro-batches; *loss = their mean loss (each micro-batch's
+ * loss is the global one: its dp slices weighted by their loss weights). */
 pst_err pst_trainer_step(pst_trainer *tr, const pst_batch *micro, int nmicro, double *loss);
 
 #endif

@@ -85,7 +85,7 @@ int pst_cmd_inspect_model(int argc, char **argv) {
     cfg.seq_len = 1;
     rc = pst_config_finalize(&cfg);
   }
-  if (!rc) rc = pst_model_create(&m, &cfg, 1, 1);
+  if (!rc) rc = pst_model_create(&m, &cfg, 1, 1, NULL);
   if (!rc) rc = pst_hf_load_weights_report(dir, m, &rep);
   if (rc) {
     pst_err_print(stderr, verbose);

@@ -5,6 +5,7 @@
 #include "pst/blas.h"
 #include "pst/cli.h"
 #include "pst/config.h"
+#include "pst/dist.h"
 #include "pst/run.h"
 
 static void train_usage(FILE *f) {
@@ -14,6 +15,9 @@ static void train_usage(FILE *f) {
           "stderr; run_dir gets config.ini (resolved), metrics.jsonl, results.json and\n"
           "trainables.safetensors.\n"
           "  -v  debug output and error trails    -q  errors only\n\n"
+          "Under MPI (mpirun -np N pst train ..., or srun --mpi=pmix pst train ...) the N ranks form a\n"
+          "dp x tp grid: dist.tp ranks share one model (tensor parallel), dp = N / dist.tp replicas\n"
+          "split every batch (data parallel); rank 0 prints and writes the run dir.\n\n"
           "Keys (section.key, default, meaning):\n");
   pst_config_help(f);
 }
@@ -27,9 +31,24 @@ int pst_cmd_train(int argc, char **argv) {
   if (pst_blas_is_slow())
     fprintf(stderr, "pst: warning: OpenBLAS runs its slow '%s' kernels (see README: OPENBLAS_CORETYPE)\n",
             pst_blas_corename());
-  if (pst_train_run(&cfg)) {
+  pst_dist dist;
+  if (pst_dist_init(&dist, &argc, &argv, cfg.tp)) {
     pst_err_print(stderr, verbose);
+    pst_dist_finalize(&dist);
     return 1;
   }
+  if (pst_train_run(&cfg, &dist)) {
+    if (dist.world_size > 1) { /* one rank failed: name it, and stop the whole job */
+      fprintf(stderr, "pst: rank %d of %d (dp %d, tp %d) failed:\n", dist.world_rank, dist.world_size, dist.dp_rank,
+              dist.tp_rank);
+      pst_err_print(stderr, verbose);
+      fflush(stderr);
+      pst_dist_abort(&dist, 1);
+    }
+    pst_err_print(stderr, verbose);
+    pst_dist_finalize(&dist);
+    return 1;
+  }
+  pst_dist_finalize(&dist);
   return 0;
 }

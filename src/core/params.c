@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pst/rng.h"
+
 pst_err pst_params_add(pst_params *p, const char *name, int ndim, int64_t d0, int64_t d1,
                        int decay, int required, float **bind, float **bind_grad) {
   if (ndim < 1 || ndim > 2 || d0 <= 0 || (ndim == 2 && d1 <= 0))
@@ -30,8 +32,20 @@ pst_err pst_params_add(pst_params *p, const char *name, int ndim, int64_t d0, in
   e->required = required;
   e->bind = bind;
   e->bind_grad = bind_grad;
+  e->shard_dim = -1;
+  e->gshape[0] = e->shape[0];
+  e->gshape[1] = e->shape[1];
   return PST_OK;
 }
+
+void pst_params_shard_last(pst_params *p, int dim, int64_t start, int64_t global) {
+  pst_tensor_info *e = &p->t[p->n - 1];
+  e->shard_dim = dim;
+  e->shard_start = start;
+  e->gshape[dim] = global;
+}
+
+void pst_params_partial_last(pst_params *p) { p->t[p->n - 1].tp_partial_grad = 1; }
 
 pst_err pst_params_alloc(pst_params *p, int with_grad) {
   PST_CHECK(pst_calloc((void **)&p->data, p->total, sizeof(float), "parameters"));
@@ -54,4 +68,17 @@ void pst_params_free(pst_params *p) {
   pst_free(p->grad);
   free(p->t);
   memset(p, 0, sizeof *p);
+}
+
+void pst_params_fill_normal(const pst_tensor_info *t, float *x, float mean, float std, uint64_t seed,
+                            uint64_t stream) {
+  const int64_t gcols = t->gshape[1];
+  if (t->shard_dim == 1) { /* a column block: one counter range per row */
+    for (int64_t r = 0; r < t->shape[0]; r++)
+      pst_rng_normal_at(x + r * t->shape[1], (size_t)t->shape[1], (uint64_t)(r * gcols + t->shard_start), mean, std,
+                        seed, stream);
+  } else {
+    uint64_t first = t->shard_dim == 0 ? (uint64_t)(t->shard_start * gcols) : 0;
+    pst_rng_normal_at(x, t->numel, first, mean, std, seed, stream);
+  }
 }

@@ -14,10 +14,14 @@ uint64_t pst_rng_u64(uint64_t seed, uint64_t stream, uint64_t i) {
 }
 
 void pst_rng_normal(float *x, size_t n, float mean, float std, uint64_t seed, uint64_t stream) {
+  pst_rng_normal_at(x, n, 0, mean, std, seed, stream);
+}
+
+void pst_rng_normal_at(float *x, size_t n, uint64_t first, float mean, float std, uint64_t seed, uint64_t stream) {
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < n; i++) {
     /* two uniforms in (0,1] from one 64-bit draw's halves */
-    uint64_t r = pst_rng_u64(seed, stream, i);
+    uint64_t r = pst_rng_u64(seed, stream, first + i);
     double u1 = ((double)(r >> 32) + 1.0) / 4294967296.0;
     double u2 = (double)(r & 0xffffffffu) / 4294967296.0;
     x[i] = mean + std * (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));

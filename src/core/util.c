@@ -8,13 +8,28 @@
 #include <time.h>
 
 int pst_log_level = 1;
+static int log_console = 1;
+static FILE *log_file;
+
+void pst_log_setup(int console, FILE *file) {
+  log_console = console;
+  log_file = file;
+}
 
 void pst_log(int level, const char *fmt, ...) {
   if (level > pst_log_level) return;
   va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
+  if (log_console) {
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+  }
+  if (log_file) {
+    va_start(ap, fmt);
+    vfprintf(log_file, fmt, ap);
+    va_end(ap);
+    fflush(log_file);
+  }
 }
 
 pst_err pst_calloc(void **out, size_t count, size_t size, const char *what) {

@@ -3,7 +3,11 @@
  *         res2 = lnA + fc2(gelu(fc1(lnA))); out = lnB = LN2(res2)
  *   gpt2: lnA = LN1(in); res1 = in + o(causal attn(q,k,v of lnA));
  *         lnB = LN2(res1); out = res2 = res1 + fc2(gelu(fc1(lnB)))
- * All activations [N,C] except f1, g [N,F] and probs [B,NH,T,T]. */
+ * All activations [N,C] except f1, g [N,F] and probs [B,NH,T,T].
+ * Tensor parallelism (Megatron): q, k, v, fc1 are column-parallel, so this rank computes its
+ * NH/tp heads ([N,Cl]) and its F/tp MLP features ([N,Fl]); o and fc2 are row-parallel and
+ * produce partial sums that are summed over the tp group before the residual. Backward, the
+ * column-parallel layers' input gradients are partial sums, summed the same way. */
 #include <string.h>
 
 #include "model_internal.h"
@@ -32,8 +36,9 @@ void pst_block_forward(pst_model *m, int l) {
   pst_linear_forward(&b->lin[LIN_Q], o, a->q, attn_in, N, s);
   pst_linear_forward(&b->lin[LIN_K], o, a->k, attn_in, N, s);
   pst_linear_forward(&b->lin[LIN_V], o, a->v, attn_in, N, s);
-  attention_forward(a->ctx, a->probs, a->q, a->k, a->v, key_mask, m->gpt2, m->B, m->T, C, m->NH);
+  attention_forward(a->ctx, a->probs, a->q, a->k, a->v, key_mask, m->gpt2, m->B, m->T, m->Cl, m->NHl);
   pst_linear_forward(&b->lin[LIN_O], o, a->res1, a->ctx, N, s);
+  pst_model_tp_sum(m, a->res1, NC);
   add_inplace(a->res1, a->in, NC);
 
   const float *mlp_in;
@@ -45,8 +50,9 @@ void pst_block_forward(pst_model *m, int l) {
     mlp_in = a->lnA;
   }
   pst_linear_forward(&b->lin[LIN_FC1], o, a->f1, mlp_in, N, s);
-  gelu_forward(a->g, a->f1, (long)N * m->F, m->gelu);
+  gelu_forward(a->g, a->f1, (long)N * m->Fl, m->gelu);
   pst_linear_forward(&b->lin[LIN_FC2], o, a->res2, a->g, N, s);
+  pst_model_tp_sum(m, a->res2, NC);
   add_inplace(a->res2, m->gpt2 ? a->res1 : a->lnA, NC);
   if (!m->gpt2)
     layernorm_forward(a->lnB, a->lnB_mean, a->lnB_rstd, a->res2, b->ln2_w, b->ln2_b, N, C, m->ln_eps);
@@ -58,7 +64,8 @@ void pst_block_backward(pst_model *m, int l, int need_din) {
   const pst_linear_opts *o = &m->lopts;
   pst_linear_scratch *s = &m->scratch;
   const int N = m->N, C = m->C;
-  const long NC = (long)N * C, NF = (long)N * m->F;
+  const long NC = (long)N * C, NF = (long)N * m->Fl, NCl = (long)N * m->Cl;
+  float *dpart = m->tp_buf; /* a column-parallel layer's input gradient, summed over tp */
 
   /* MLP half: d_res = dL/d(res1 for gpt2 | lnA for bert), accumulated from the residual */
   const float *mlp_in;
@@ -78,40 +85,38 @@ void pst_block_backward(pst_model *m, int l, int need_din) {
   pst_linear_backward(&b->lin[LIN_FC2], o, m->d_g, d_res2, a->g, N, s);
   zero(m->d_f1, NF);
   gelu_backward(m->d_f1, a->f1, m->d_g, NF, m->gelu);
+  zero(dpart, NC);
+  pst_linear_backward(&b->lin[LIN_FC1], o, dpart, m->d_f1, mlp_in, N, s);
+  pst_model_tp_sum(m, dpart, NC);
   if (m->gpt2) {
-    zero(m->d_ln, NC);
-    pst_linear_backward(&b->lin[LIN_FC1], o, m->d_ln, m->d_f1, mlp_in, N, s);
-    layernorm_backward(m->d_res, NULL, NULL, m->d_ln, a->res1, b->ln2_w, a->lnB_mean, a->lnB_rstd, N, C);
+    layernorm_backward(m->d_res, NULL, NULL, dpart, a->res1, b->ln2_w, a->lnB_mean, a->lnB_rstd, N, C);
   } else {
-    pst_linear_backward(&b->lin[LIN_FC1], o, m->d_res, m->d_f1, mlp_in, N, s);
+    add_inplace(m->d_res, dpart, NC);
     /* d_res = dL/d lnA -> dL/d res1 */
     zero(m->d_ln, NC);
     layernorm_backward(m->d_ln, NULL, NULL, m->d_res, a->res1, b->ln1_w, a->lnA_mean, a->lnA_rstd, N, C);
     memcpy(m->d_res, m->d_ln, (size_t)NC * sizeof(float));
   }
   /* attention half: m->d_res = dL/d res1 */
-  zero(m->d_ctx, NC);
+  zero(m->d_ctx, NCl);
   pst_linear_backward(&b->lin[LIN_O], o, m->d_ctx, m->d_res, a->ctx, N, s);
-  zero(m->d_q, NC);
-  zero(m->d_k, NC);
-  zero(m->d_v, NC);
-  attention_backward(m->d_q, m->d_k, m->d_v, m->d_ctx, a->probs, a->q, a->k, a->v, m->B, m->T, C, m->NH);
+  zero(m->d_q, NCl);
+  zero(m->d_k, NCl);
+  zero(m->d_v, NCl);
+  attention_backward(m->d_q, m->d_k, m->d_v, m->d_ctx, a->probs, a->q, a->k, a->v, m->B, m->T, m->Cl, m->NHl);
   const float *attn_in = m->gpt2 ? a->lnA : a->in;
   float *d_attn_in = NULL;
   if (need_din) {
-    if (m->gpt2) {
-      zero(m->d_ln, NC);
-      d_attn_in = m->d_ln;
-    } else {
-      memcpy(m->d_in, m->d_res, (size_t)NC * sizeof(float)); /* residual into in */
-      d_attn_in = m->d_in;
-    }
+    zero(dpart, NC);
+    d_attn_in = dpart;
   }
   pst_linear_backward(&b->lin[LIN_Q], o, d_attn_in, m->d_q, attn_in, N, s);
   pst_linear_backward(&b->lin[LIN_K], o, d_attn_in, m->d_k, attn_in, N, s);
   pst_linear_backward(&b->lin[LIN_V], o, d_attn_in, m->d_v, attn_in, N, s);
-  if (need_din && m->gpt2) {
-    memcpy(m->d_in, m->d_res, (size_t)NC * sizeof(float));
-    layernorm_backward(m->d_in, NULL, NULL, m->d_ln, a->in, b->ln1_w, a->lnA_mean, a->lnA_rstd, N, C);
+  if (need_din) {
+    pst_model_tp_sum(m, dpart, NC);
+    memcpy(m->d_in, m->d_res, (size_t)NC * sizeof(float)); /* residual into in */
+    if (m->gpt2) layernorm_backward(m->d_in, NULL, NULL, dpart, a->in, b->ln1_w, a->lnA_mean, a->lnA_rstd, N, C);
+    else add_inplace(m->d_in, dpart, NC);
   }
 }

@@ -10,11 +10,14 @@
 #include "pst/safetensors.h"
 #include "pst/sparsity.h"
 
+
 static const char *LIN_NAMES[LIN_COUNT] = {"q", "k", "v", "o", "fc1", "fc2"};
 
 /* Register every tensor of the architecture into m->frozen / m->train. */
 static pst_err register_tensors(pst_model *m) {
   const int C = m->C, F = m->F;
+  static const int PAR[LIN_COUNT] = {PST_PAR_COLUMN, PST_PAR_COLUMN, PST_PAR_COLUMN, PST_PAR_ROW, PST_PAR_COLUMN,
+                                     PST_PAR_ROW};
   pst_params *fz = &m->frozen, *tr = &m->train;
   char nm[96];
   PST_CHECK(pst_params_add(fz, "emb.tok", 2, m->V, C, 0, 1, &m->emb_tok, NULL));
@@ -29,7 +32,8 @@ static pst_err register_tensors(pst_model *m) {
     const int dims[LIN_COUNT][2] = {{C, C}, {C, C}, {C, C}, {C, C}, {F, C}, {C, F}};
     for (int j = 0; j < LIN_COUNT; j++) {
       snprintf(b->lin_name[j], sizeof b->lin_name[j], "blk.%d.%s", l, LIN_NAMES[j]);
-      PST_CHECK(pst_linear_register(&b->lin[j], &m->lopts, b->lin_name[j], dims[j][0], dims[j][1], fz, tr));
+      pst_linear_shard sh = {PAR[j], m->tp.rank, m->tp.size};
+      PST_CHECK(pst_linear_register(&b->lin[j], &m->lopts, b->lin_name[j], dims[j][0], dims[j][1], &sh, fz, tr));
     }
     snprintf(nm, sizeof nm, "blk.%d.ln1.w", l);
     PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln1_w, NULL));
@@ -57,11 +61,12 @@ static pst_err register_tensors(pst_model *m) {
 
 /* Carve the activation and backward buffers out of two allocations. */
 static pst_err alloc_activations(pst_model *m) {
-  const size_t N = (size_t)m->N, C = (size_t)m->C, F = (size_t)m->F, L = (size_t)m->cfg.layers;
-  const size_t P = (size_t)m->B * m->NH * m->T * m->T, B = (size_t)m->B;
+  const size_t N = (size_t)m->N, C = (size_t)m->C, L = (size_t)m->cfg.layers;
+  const size_t Cl = (size_t)m->Cl, Fl = (size_t)m->Fl;
+  const size_t P = (size_t)m->B * m->NHl * m->T * m->T, B = (size_t)m->B;
   const size_t nlog = m->gpt2 ? N * (size_t)m->V : B * (size_t)m->NL;
-  /* per layer: lnA q k v ctx res1 lnB res2 (8 NC) + f1 g (2 NF) + probs + 4 N stats */
-  size_t per_layer = 8 * N * C + 2 * N * F + P + 4 * N;
+  /* per layer: lnA res1 lnB res2 (4 NC) + q k v ctx (4 N Cl) + f1 g (2 N Fl) + probs + 4 N stats */
+  size_t per_layer = 4 * N * C + 4 * N * Cl + 2 * N * Fl + P + 4 * N;
   size_t total = L * per_layer + 2 * N * C + 2 * N + (m->gpt2 ? N * C + 2 * N : 3 * B * C) + nlog;
   PST_CHECK(pst_calloc((void **)&m->act_buf, total, sizeof(float), "activations"));
   PST_CHECK(pst_calloc((void **)&m->acts, L, sizeof(pst_block_acts), "activations"));
@@ -78,17 +83,17 @@ static pst_err alloc_activations(pst_model *m) {
     TAKE(a->lnA, N * C);
     TAKE(a->lnA_mean, N);
     TAKE(a->lnA_rstd, N);
-    TAKE(a->q, N * C);
-    TAKE(a->k, N * C);
-    TAKE(a->v, N * C);
-    TAKE(a->ctx, N * C);
+    TAKE(a->q, N * Cl);
+    TAKE(a->k, N * Cl);
+    TAKE(a->v, N * Cl);
+    TAKE(a->ctx, N * Cl);
     TAKE(a->probs, P);
     TAKE(a->res1, N * C);
     TAKE(a->lnB, N * C);
     TAKE(a->lnB_mean, N);
     TAKE(a->lnB_rstd, N);
-    TAKE(a->f1, N * F);
-    TAKE(a->g, N * F);
+    TAKE(a->f1, N * Fl);
+    TAKE(a->g, N * Fl);
     TAKE(a->res2, N * C);
     a->out = m->gpt2 ? a->res2 : a->lnB;
     prev_out = a->out;
@@ -105,19 +110,20 @@ static pst_err alloc_activations(pst_model *m) {
   TAKE(m->logits, nlog);
   if ((size_t)(p - m->act_buf) != total) PST_ERR(PST_ERR_INTERNAL, "activation layout mismatch");
 
-  size_t gtotal = 8 * N * C + 2 * N * F + nlog + 3 * B * C;
+  size_t gtotal = 5 * N * C + 4 * N * Cl + 2 * N * Fl + nlog + 3 * B * C;
   PST_CHECK(pst_calloc((void **)&m->grad_buf, gtotal, sizeof(float), "activation gradients"));
   p = m->grad_buf;
   TAKE(m->d_out, N * C);
   TAKE(m->d_in, N * C);
   TAKE(m->d_res, N * C);
   TAKE(m->d_ln, N * C);
-  TAKE(m->d_ctx, N * C);
-  TAKE(m->d_q, N * C);
-  TAKE(m->d_k, N * C);
-  TAKE(m->d_v, N * C);
-  TAKE(m->d_g, N * F);
-  TAKE(m->d_f1, N * F);
+  TAKE(m->tp_buf, N * C);
+  TAKE(m->d_ctx, N * Cl);
+  TAKE(m->d_q, N * Cl);
+  TAKE(m->d_k, N * Cl);
+  TAKE(m->d_v, N * Cl);
+  TAKE(m->d_g, N * Fl);
+  TAKE(m->d_f1, N * Fl);
   TAKE(m->d_logits, nlog);
   TAKE(m->d_cls_in, B * C);
   TAKE(m->d_pool_pre, B * C);
@@ -126,7 +132,7 @@ static pst_err alloc_activations(pst_model *m) {
   return PST_OK;
 }
 
-pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T) {
+pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, const pst_group *tp) {
   *out = NULL;
   const pst_method *me = pst_method_find(cfg->method);
   if (!me) PST_ERR(PST_ERR_CONFIG, "pst.method = '%s' is unknown", cfg->method);
@@ -149,7 +155,17 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T) {
   m->V = cfg->vocab;
   m->NL = cfg->num_labels;
   m->ln_eps = (float)cfg->ln_eps;
+  m->tp = tp ? *tp : (pst_group){0, 1, NULL, NULL, NULL};
   pst_err rc;
+  if (m->NH % m->tp.size || m->F % m->tp.size) {
+    pst_err_set(PST_ERR_CONFIG, __FILE__, __LINE__, __func__,
+                "dist.tp = %d must divide model.heads = %d and model.ffn = %d", m->tp.size, m->NH, m->F);
+    rc = PST_ERR_CONFIG;
+    goto fail;
+  }
+  m->NHl = m->NH / m->tp.size;
+  m->Cl = m->C / m->tp.size;
+  m->Fl = m->F / m->tp.size;
 #define TRY(call) do { rc = (call); if (rc) { pst_err_trace(__FILE__, __LINE__, __func__); goto fail; } } while (0)
   TRY(pst_calloc((void **)&m->blocks, (size_t)cfg->layers, sizeof(pst_block), "blocks"));
   TRY(register_tensors(m));
@@ -170,8 +186,14 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T) {
         p += (size_t)L->m * L->n;
       }
   }
-  long max_mn = (long)m->C * (m->F > m->C ? m->F : m->C);
-  TRY(pst_linear_scratch_alloc(&m->scratch, max_mn, m->F > m->C ? m->F : m->C, cfg->r1 > cfg->r2 ? cfg->r1 : cfg->r2));
+  long max_mn = 0, max_dim = 0;
+  for (int j = 0; j < LIN_COUNT; j++) {
+    const pst_linear *L = &m->blocks[0].lin[j];
+    if ((long)L->m * L->n > max_mn) max_mn = (long)L->m * L->n;
+    if (L->m > max_dim) max_dim = L->m;
+    if (L->n > max_dim) max_dim = L->n;
+  }
+  TRY(pst_linear_scratch_alloc(&m->scratch, max_mn, max_dim, cfg->r1 > cfg->r2 ? cfg->r1 : cfg->r2));
   TRY(alloc_activations(m));
   for (int l = 0; l < cfg->layers; l++)
     for (int j = 0; j < LIN_COUNT; j++)
@@ -209,7 +231,7 @@ static pst_err load_table(pst_params *p, const pst_safetensors *st, const char *
       if (t->required) PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s' not found (needed by the model config)", path, t->name);
       continue;
     }
-    PST_CHECK(pst_st_read_f32(st, t->name, *t->bind, t->ndim, t->shape));
+    PST_CHECK(pst_st_read_param(st, t->name, t, *t->bind)); /* this rank's slice only */
   }
   return PST_OK;
 }
@@ -233,16 +255,40 @@ void pst_model_init_random(pst_model *m, uint64_t seed) {
     is_ln_w |= len >= 5 && (!strcmp(t->name + len - 5, "ln2.w") || !strcmp(t->name + len - 5, "lnf.w"));
     is_ln_w |= !strcmp(t->name, "emb.ln.w");
     if (is_ln_w) for (size_t j = 0; j < t->numel; j++) x[j] = 1.f;
-    else if (t->ndim == 2) pst_rng_normal(x, t->numel, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
+    else if (t->ndim == 2) pst_params_fill_normal(t, x, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
     else memset(x, 0, t->numel * sizeof(float));
   }
   for (int i = 0; i < m->train.n; i++) { /* dense: the trainable W0 is a pretrained tensor */
     const pst_tensor_info *t = &m->train.t[i];
-    if (t->required) pst_rng_normal(*t->bind, t->numel, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
+    if (t->required) pst_params_fill_normal(t, *t->bind, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
   }
 }
 
+/* pst_topk_sharded's score callback: layer i's local scores */
+static pst_err shard_scores(void *ctx, int i, float *out) {
+  pst_model *m = ctx;
+  pst_linear_score(&m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT], &m->lopts, out, &m->scratch);
+  return PST_OK;
+}
+
+/* Top-k masks of every layer across the tp group: one distributed selection for all. */
+static pst_err update_masks_sharded(pst_model *m, double sparsity) {
+  const int nl = m->cfg.layers * LIN_COUNT;
+  pst_topk_shard *sh;
+  PST_CHECK(pst_calloc((void **)&sh, (size_t)nl, sizeof *sh, "top-k shards"));
+  for (int i = 0; i < nl; i++) {
+    const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+    sh[i] = (pst_topk_shard){L->m, L->n, L->row0, L->col0, L->gm, L->gn,
+                             pst_keep_count((long)L->gm * L->gn, sparsity), L->mask};
+  }
+  pst_err rc = pst_topk_sharded(sh, nl, shard_scores, m, m->scratch.w1, &m->tp);
+  pst_free(sh);
+  if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
+  return rc;
+}
+
 pst_err pst_model_update_masks(pst_model *m, double sparsity) {
+  if (pst_group_active(&m->tp) && m->lopts.method->mask == PST_MASK_TOPK) return update_masks_sharded(m, sparsity);
   for (int l = 0; l < m->cfg.layers; l++)
     for (int j = 0; j < LIN_COUNT; j++)
       PST_CHECK(pst_linear_update_mask(&m->blocks[l].lin[j], &m->lopts, sparsity, &m->scratch));
@@ -251,6 +297,14 @@ pst_err pst_model_update_masks(pst_model *m, double sparsity) {
 
 pst_params *pst_model_trainables(pst_model *m) { return &m->train; }
 pst_params *pst_model_frozen(pst_model *m) { return &m->frozen; }
+
+void pst_model_tp_sum(pst_model *m, float *x, long n) {
+  if (!pst_group_active(&m->tp)) return;
+  if (m->tp.sum_f32(m->tp.ctx, x, n)) { /* collectives do not fail recoverably: stop the job */
+    pst_err_print(stderr, 1);
+    abort();
+  }
+}
 
 const float *pst_model_hidden(const pst_model *m) { return m->acts[m->cfg.layers - 1].out; }
 
@@ -270,6 +324,25 @@ const uint8_t *pst_model_linear_mask(const pst_model *m, int i, int *rows, int *
   *rows = L->m;
   *cols = L->n;
   return L->mask;
+}
+
+void pst_model_linear_global(const pst_model *m, int i, int *gm, int *gn, int *shard_dim) {
+  const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+  *gm = L->gm;
+  *gn = L->gn;
+  *shard_dim = L->m < L->gm ? 0 : L->n < L->gn ? 1 : -1;
+}
+
+uint64_t pst_model_mask_digest(const pst_model *m) {
+  uint64_t sum = 0;
+  for (int i = 0; i < m->cfg.layers * LIN_COUNT; i++) {
+    const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+    if (!L->mask) continue;
+    for (long r = 0; r < L->m; r++)
+      for (long c = 0; c < L->n; c++)
+        if (L->mask[r * L->n + c]) sum += pst_rng_u64(0, (uint64_t)i, (uint64_t)((L->row0 + r) * L->gn + L->col0 + c));
+  }
+  return sum;
 }
 
 void pst_model_nnz(const pst_model *m, long *kept, long *total) {

@@ -20,11 +20,11 @@ typedef struct {
 typedef struct {
   float *in;                     /* [N,C] block input (aliases the previous block's out) */
   float *lnA, *lnA_mean, *lnA_rstd;
-  float *q, *k, *v, *ctx;        /* [N,C] */
-  float *probs;                  /* [B,NH,T,T] */
+  float *q, *k, *v, *ctx;        /* [N,Cl] */
+  float *probs;                  /* [B,NHl,T,T] */
   float *res1;                   /* [N,C] */
   float *lnB, *lnB_mean, *lnB_rstd;
-  float *f1, *g;                 /* [N,F] */
+  float *f1, *g;                 /* [N,Fl] */
   float *res2;                   /* [N,C] */
   float *out;                    /* [N,C] = lnB (bert) or res2 (gpt2) */
 } pst_block_acts;
@@ -35,6 +35,11 @@ struct pst_model {
   pst_gelu_kind gelu;
   pst_linear_opts lopts;
   int B, T, N, C, F, NH, V, NL;
+  /* tensor parallelism: this rank's share of the features split by the column-parallel
+   * layers (Cl = C / tp of q, k, v, ctx; Fl = F / tp of f1, g; NHl = NH / tp heads) */
+  pst_group tp;
+  int Cl, Fl, NHl;
+  float *tp_buf;                 /* [N,C] partial input gradients summed over the tp group */
   float ln_eps;
   /* tensors */
   pst_params frozen, train;
@@ -56,11 +61,15 @@ struct pst_model {
   const uint8_t *cur_attn_mask;  /* [N] key mask of the batch being processed */
   /* backward buffers */
   float *grad_buf;
-  float *d_out, *d_in, *d_res, *d_ln, *d_ctx, *d_q, *d_k, *d_v; /* [N,C] */
-  float *d_g, *d_f1;             /* [N,F] */
+  float *d_out, *d_in, *d_res, *d_ln;  /* [N,C] */
+  float *d_ctx, *d_q, *d_k, *d_v;      /* [N,Cl] */
+  float *d_g, *d_f1;             /* [N,Fl] */
   float *d_logits;               /* like logits */
   float *d_cls_in, *d_pool_pre, *d_pooled; /* [B,C] */
 };
+
+/* Sum x[n] over the tp group (no-op on one rank); an MPI failure aborts the job. */
+void pst_model_tp_sum(pst_model *m, float *x, long n);
 
 void pst_block_forward(pst_model *m, int l);
 /* d_out holds dL/d(block l output); on return d_in holds dL/d(block input) if need_din. */

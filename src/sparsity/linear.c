@@ -19,41 +19,81 @@
 #include "pst/rng.h"
 #include "pst/sparsity.h"
 
-pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char *prefix, int m, int n,
-                            pst_params *frozen, pst_params *train) {
+pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char *prefix, int gm, int gn,
+                            const pst_linear_shard *sh, pst_params *frozen, pst_params *train) {
   const pst_method *me = o->method;
+  const int par = sh ? sh->par : PST_PAR_NONE, tp = sh ? sh->tp_size : 1, rank = sh ? sh->tp_rank : 0;
+  const int col = par == PST_PAR_COLUMN && tp > 1, row = par == PST_PAR_ROW && tp > 1;
   char nm[96];
   memset(L, 0, sizeof *L);
-  L->m = m;
-  L->n = n;
+  if ((col && gm % tp) || (row && gn % tp))
+    PST_ERR(PST_ERR_CONFIG, "%s: %d %s do not split over dist.tp = %d ranks", prefix, col ? gm : gn,
+            col ? "output features" : "input features", tp);
+  L->gm = gm;
+  L->gn = gn;
+  L->par = par;
+  L->m = col ? gm / tp : gm;
+  L->n = row ? gn / tp : gn;
+  L->row0 = col ? rank * L->m : 0;
+  L->col0 = row ? rank * L->n : 0;
+  L->add_bias = !(row && rank > 0);
+  const int m = L->m, n = L->n;
+  /* the tensor just added: a row (col) or column (row) slice, or a replicated factor whose
+   * gradient is a per-rank partial sum */
+#define ROWS(p) do { if (col) pst_params_shard_last(p, 0, L->row0, gm); } while (0)
+#define COLS(p, dim) do { if (row) pst_params_shard_last(p, dim, L->col0, gn); } while (0)
+#define PARTIAL_IF(c) do { if (c) pst_params_partial_last(train); } while (0)
 #define NAME(suffix) (snprintf(nm, sizeof nm, "%s.%s", prefix, suffix), nm)
-  if (me->train_w) PST_CHECK(pst_params_add(train, NAME("w"), 2, m, n, 1, 1, &L->W0, &L->dW0));
-  else PST_CHECK(pst_params_add(frozen, NAME("w"), 2, m, n, 0, 1, &L->W0, NULL));
+  pst_params *wt = me->train_w ? train : frozen;
+  PST_CHECK(pst_params_add(wt, NAME("w"), 2, m, n, me->train_w, 1, &L->W0, me->train_w ? &L->dW0 : NULL));
+  ROWS(wt);
+  COLS(wt, 1);
   PST_CHECK(pst_params_add(frozen, NAME("b"), 1, m, 0, 0, 1, &L->bias, NULL));
+  ROWS(frozen);
   if (me->lowrank_w) {
     PST_CHECK(pst_params_add(train, NAME("U"), 2, m, o->r2, 1, 0, &L->U, &L->dU));
+    ROWS(train);
+    PARTIAL_IF(row);
     PST_CHECK(pst_params_add(train, NAME("V"), 2, o->r2, n, 1, 0, &L->V, &L->dV));
+    COLS(train, 1);
+    PARTIAL_IF(col);
   }
   if (me->score_lowrank) {
     PST_CHECK(pst_params_add(train, NAME("A"), 2, m, o->r1, 1, 0, &L->A, &L->dA));
+    ROWS(train);
+    PARTIAL_IF(row);
     PST_CHECK(pst_params_add(train, NAME("B"), 2, o->r1, n, 1, 0, &L->B, &L->dB));
+    COLS(train, 1);
+    PARTIAL_IF(col);
     PST_CHECK(pst_params_add(train, NAME("R"), 1, m, 0, 0, 0, &L->R, &L->dR));
+    ROWS(train);
+    PARTIAL_IF(row);
     PST_CHECK(pst_params_add(train, NAME("C"), 1, n, 0, 0, 0, &L->C, &L->dC));
+    COLS(train, 0);
+    PARTIAL_IF(col);
   }
-  if (me->score_full) PST_CHECK(pst_params_add(train, NAME("S"), 2, m, n, 1, 0, &L->S, &L->dS));
+  if (me->score_full) {
+    PST_CHECK(pst_params_add(train, NAME("S"), 2, m, n, 1, 0, &L->S, &L->dS));
+    ROWS(train);
+    COLS(train, 1);
+  }
 #undef NAME
+#undef PARTIAL_IF
+#undef COLS
+#undef ROWS
   return PST_OK;
 }
 
 void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_t seed, const char *prefix) {
   char nm[96];
+  /* U, A are [gm, r]: this shard's rows are the counters from row0 * r on */
   if (L->U) {
     snprintf(nm, sizeof nm, "%s.U", prefix);
-    pst_rng_normal(L->U, (size_t)L->m * o->r2, 0.f, 1.f, seed, pst_rng_stream(nm));
+    pst_rng_normal_at(L->U, (size_t)L->m * o->r2, (uint64_t)L->row0 * o->r2, 0.f, 1.f, seed, pst_rng_stream(nm));
   }
   if (L->A) {
     snprintf(nm, sizeof nm, "%s.A", prefix);
-    pst_rng_normal(L->A, (size_t)L->m * o->r1, 0.f, 1.f, seed, pst_rng_stream(nm));
+    pst_rng_normal_at(L->A, (size_t)L->m * o->r1, (uint64_t)L->row0 * o->r1, 0.f, 1.f, seed, pst_rng_stream(nm));
   }
   /* V, B, R, C, S stay zero (the buffer is zero-initialised) */
 }
@@ -157,24 +197,29 @@ ROW_KERNEL static void effective_row(float *restrict row, const pst_linear *L, c
   }
 }
 
+void pst_linear_score(const pst_linear *L, const pst_linear_opts *o, float *out, pst_linear_scratch *s) {
+  const int m = L->m, n = L->n;
+  if (o->method->score_full) {
+    memcpy(out, L->S, (size_t)m * n * sizeof(float));
+    return;
+  }
+  /* S = (|W0 + beta UV| + alpha1 A B) + alpha2 (R_i + C_j), row by row */
+#pragma omp parallel num_threads(nthreads_for(s))
+  {
+    float *ab = s->rows + (size_t)omp_get_thread_num() * 2 * s->max_dim;
+#pragma omp for schedule(static)
+    for (int i = 0; i < m; i++) score_row(out + (long)i * n, ab, L, o, i);
+  }
+}
+
 pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double sparsity, pst_linear_scratch *s) {
   const pst_method *me = o->method;
   if (me->mask == PST_MASK_NONE) return PST_OK;
   const long mn = (long)L->m * L->n;
-  const float *score;
-  if (me->score_full) {
-    score = L->S;
-  } else {
-    /* S = (|W0 + beta UV| + alpha1 A B) + alpha2 (R_i + C_j), row by row */
-    const int m = L->m, n = L->n;
-    float *S = s->w1;
-#pragma omp parallel num_threads(nthreads_for(s))
-    {
-      float *ab = s->rows + (size_t)omp_get_thread_num() * 2 * s->max_dim;
-#pragma omp for schedule(static)
-      for (int i = 0; i < m; i++) score_row(S + (long)i * n, ab, L, o, i);
-    }
-    score = S;
+  const float *score = L->S;
+  if (!me->score_full) {
+    pst_linear_score(L, o, s->w1, s);
+    score = s->w1;
   }
   if (me->mask == PST_MASK_TOPK) {
     PST_CHECK(pst_topk_mask(L->mask, score, mn, pst_keep_count(mn, sparsity)));
@@ -204,8 +249,12 @@ void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *ou
                         pst_linear_scratch *s) {
   const float *w = effective_weight(L, o, s);
   const int m = L->m, n = L->n;
+  if (L->add_bias) {
 #pragma omp parallel for schedule(static)
-  for (int t = 0; t < N; t++) memcpy(out + (long)t * m, L->bias, (size_t)m * sizeof(float));
+    for (int t = 0; t < N; t++) memcpy(out + (long)t * m, L->bias, (size_t)m * sizeof(float));
+  } else {
+    memset(out, 0, (size_t)N * m * sizeof(float));
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m, n, 1.0f, inp, n, w, n, 1.0f, out, m);
 }
 

@@ -49,14 +49,22 @@ double pst_lr_at(double base_lr, long warmup, long t, long T) {
   return base_lr * (f > 0 ? f : 0.0);
 }
 
-double pst_clip_grad_norm(pst_params *p, double max_norm) {
-  double ss = 0;
-  const long n = (long)p->total;
-  const float *g = p->grad;
-#pragma omp parallel for reduction(+ : ss) schedule(static)
-  for (long j = 0; j < n; j++) ss += (double)g[j] * g[j]; /* alignment gaps are zero */
-  double norm = sqrt(ss);
+void pst_grad_sumsq(const pst_params *p, double ss[2]) {
+  ss[0] = ss[1] = 0;
+  for (int i = 0; i < p->n; i++) {
+    const pst_tensor_info *t = &p->t[i];
+    const float *g = p->grad + t->offset;
+    const long n = (long)t->numel;
+    double s = 0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+    for (long j = 0; j < n; j++) s += (double)g[j] * g[j];
+    ss[t->shard_dim >= 0] += s;
+  }
+}
+
+double pst_clip_grad_to(pst_params *p, double norm, double max_norm) {
   if (max_norm > 0) {
+    const long n = (long)p->total;
     float coef = (float)(max_norm / (norm + 1e-6));
     if (coef < 1.0f) {
 #pragma omp parallel for schedule(static)
@@ -64,4 +72,10 @@ double pst_clip_grad_norm(pst_params *p, double max_norm) {
     }
   }
   return norm;
+}
+
+double pst_clip_grad_norm(pst_params *p, double max_norm) {
+  double ss[2];
+  pst_grad_sumsq(p, ss);
+  return pst_clip_grad_to(p, sqrt(ss[0] + ss[1]), max_norm);
 }

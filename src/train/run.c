@@ -2,7 +2,10 @@
  * model (random, pst safetensors, or a Hugging Face directory), loop, progress line,
  * metrics.jsonl, dev evaluation every train.eval_every steps or epoch with the paper's model
  * selection (results.json), and the final trainable tensors (trainables.safetensors).
- * SIGINT/SIGTERM stop the loop after the current step; the tensors are still saved. */
+ * SIGINT/SIGTERM stop the loop after the current step; the tensors are still saved.
+ * Under MPI (dist.h) every rank runs this: dp rank r trains on rows [r B/dp, (r+1) B/dp) of
+ * each global batch, the tp group shares one replica; rank 0 alone writes the run dir
+ * (tensors gathered from the tp shards), and all ranks agree on stopping. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +17,7 @@
 #include <math.h>
 
 #include "pst/dataload.h"
+#include "pst/dist.h"
 #include "pst/hfmodel.h"
 #include "pst/metrics.h"
 #include "pst/run.h"
@@ -46,27 +50,51 @@ static void format_eta(char *out, size_t n, double s) {
   else snprintf(out, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
 }
 
-/* Write every trainable tensor (and the masks as U8) to path, atomically. */
-static pst_err save_trainables(pst_model *m, const char *path) {
+/* Write every trainable tensor (and the masks as U8) to path, atomically, in global shapes:
+ * the tp shards are gathered on tp rank 0; world rank 0 writes. Collective. */
+static pst_err save_trainables(pst_model *m, pst_dist *d, const char *path) {
   pst_params *p = pst_model_trainables(m);
   int nl = pst_model_num_linears(m);
+  const int writer = d->world_rank == 0;
   pst_st_entry *e = calloc((size_t)(p->n + nl), sizeof *e);
   char (*names)[96] = calloc((size_t)nl, sizeof *names);
-  if (!e || !names) { free(e); free(names); PST_ERR(PST_ERR_MEM, "out of memory saving %s", path); }
+  void **bufs = calloc((size_t)(p->n + nl), sizeof *bufs);
+  pst_err rc = PST_OK;
+  if (!e || !names || !bufs) {
+    pst_err_set(PST_ERR_MEM, __FILE__, __LINE__, __func__, "out of memory saving %s", path);
+    rc = PST_ERR_MEM;
+  }
   int n = 0;
-  for (int i = 0; i < p->n; i++) {
+  for (int i = 0; !rc && i < p->n; i++) {
     const pst_tensor_info *t = &p->t[i];
-    e[n] = (pst_st_entry){t->name, PST_DT_F32, t->ndim, {t->shape[0], t->shape[1]}, p->data + t->offset};
+    const size_t gnumel = (size_t)t->gshape[0] * (size_t)t->gshape[1];
+    if (!(bufs[n] = malloc(gnumel * sizeof(float)))) {
+      pst_err_set(PST_ERR_MEM, __FILE__, __LINE__, __func__, "out of memory saving %s", path);
+      rc = PST_ERR_MEM;
+      break;
+    }
+    if ((rc = pst_dist_gather_tensor(d, t, p->data + t->offset, bufs[n]))) break;
+    e[n] = (pst_st_entry){t->name, PST_DT_F32, t->ndim, {t->gshape[0], t->ndim == 2 ? t->gshape[1] : 0}, bufs[n]};
     n++;
   }
-  for (int i = 0; i < nl; i++) {
-    int rows, cols;
+  for (int i = 0; !rc && i < nl; i++) {
+    int rows, cols, gm, gn, sd;
     const uint8_t *mask = pst_model_linear_mask(m, i, &rows, &cols);
     if (!mask) continue;
+    pst_model_linear_global(m, i, &gm, &gn, &sd);
+    if (!(bufs[n] = malloc((size_t)gm * gn))) {
+      pst_err_set(PST_ERR_MEM, __FILE__, __LINE__, __func__, "out of memory saving %s", path);
+      rc = PST_ERR_MEM;
+      break;
+    }
+    if ((rc = pst_dist_gather_bytes(d, mask, rows, cols, sd, gn, bufs[n]))) break;
     snprintf(names[i], sizeof names[i], "mask.%s", pst_model_linear_name(m, i));
-    e[n++] = (pst_st_entry){names[i], PST_DT_U8, 2, {rows, cols}, mask};
+    e[n] = (pst_st_entry){names[i], PST_DT_U8, 2, {gm, gn}, bufs[n]};
+    n++;
   }
-  pst_err rc = pst_st_write(path, e, n, NULL);
+  if (!rc && writer) rc = pst_st_write(path, e, n, NULL);
+  for (int i = 0; bufs && i < p->n + nl; i++) free(bufs[i]);
+  free(bufs);
   free(e);
   free(names);
   if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
@@ -75,6 +103,8 @@ static pst_err save_trainables(pst_model *m, const char *path) {
 
 typedef struct {
   pst_config cfg;          /* resolved: model dims from model.hf_dir, num_labels from the data */
+  pst_dist *dist;
+  FILE *rank_log;          /* dist.rank_logs: this rank's log file */
   pst_tokenizer *tok;
   pst_split train, dev;
   int glue_task;           /* -1 unless data.format = glue */
@@ -98,6 +128,10 @@ static void run_state_free(run_state *s) {
   pst_split_free(&s->dev);
   pst_tokenizer_free(s->tok);
   if (s->metrics) fclose(s->metrics);
+  if (s->rank_log) {
+    pst_log_setup(s->dist->world_rank == 0, NULL);
+    fclose(s->rank_log);
+  }
   json_decref(s->evals);
   json_decref(s->best);
 }
@@ -147,6 +181,16 @@ static pst_err load_data(run_state *s) {
   return PST_OK;
 }
 
+/* Kept and total weights of the whole model (summed over the tp shards). Collective over tp. */
+static pst_err global_nnz(run_state *s, long *kept, long *all) {
+  pst_model_nnz(s->model, kept, all);
+  double v[2] = {(double)*kept, (double)*all};
+  PST_CHECK(pst_dist_tp_sum_f64(s->dist, v, 2));
+  *kept = (long)v[0];
+  *all = (long)v[1];
+  return PST_OK;
+}
+
 /* A JSON number, or null where JSON has none (NaN, infinities). */
 static json_t *json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
@@ -174,10 +218,11 @@ static pst_err write_results(const run_state *s) {
 static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   if (s->dev.ids.n == 0) return PST_OK;
   pst_eval_result r;
-  PST_CHECK(pst_evaluate(s->model, &s->dev.ids, task, s->cfg.batch_size, s->cfg.seq_len, s->cfg.num_labels,
-                         s->glue_task, &r));
+  /* every rank evaluates the whole dev set with its replica (the tp group together) */
+  PST_CHECK(pst_evaluate(s->model, &s->dev.ids, task, s->cfg.batch_size / s->dist->dp, s->cfg.seq_len,
+                         s->cfg.num_labels, s->glue_task, &r));
   long kept, all;
-  pst_model_nnz(s->model, &kept, &all);
+  PST_CHECK(global_nnz(s, &kept, &all));
   double achieved = 1.0 - (double)kept / (double)all;
   char line[512];
   int off = snprintf(line, sizeof line, "dev @ step %ld: %ld examples | loss %.4f", s->tr.step, r.examples, r.loss);
@@ -192,9 +237,9 @@ static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   }
   pst_log(1, "%s | sparsity %.4f\n", line, achieved);
   char *txt = json_dumps(e, JSON_COMPACT); /* the metrics.jsonl line of this evaluation */
-  if (txt) fprintf(s->metrics, "{\"dev\":%s}\n", txt);
+  if (txt && s->metrics) fprintf(s->metrics, "{\"dev\":%s}\n", txt);
   free(txt);
-  fflush(s->metrics);
+  if (s->metrics) fflush(s->metrics);
   json_array_append(s->evals, e);
   int at_target = s->tr.sparsity >= s->cfg.sparsity_final - 1e-12;
   double best = s->best ? json_real_value(json_object_get(s->best, r.main_name)) : -INFINITY;
@@ -203,7 +248,7 @@ static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
     s->best = json_incref(e);
   }
   json_decref(e);
-  return write_results(s);
+  return s->dist->world_rank == 0 ? write_results(s) : PST_OK;
 }
 
 static pst_err run(run_state *s) {
@@ -215,11 +260,17 @@ static pst_err run(run_state *s) {
   const int B = cfg->batch_size, T = cfg->seq_len, accum = cfg->grad_accum;
   const pst_dataset *train = &s->train.ids;
   if (train->n < B) PST_ERR(PST_ERR_CONFIG, "data.train has %ld examples, fewer than train.batch_size = %d", train->n, B);
+  pst_dist *d = s->dist;
+  if (B % d->dp)
+    PST_ERR(PST_ERR_CONFIG, "train.batch_size = %d does not split over the %d data-parallel ranks (%d ranks / dist.tp = %d)",
+            B, d->dp, d->world_size, d->tp);
+  const int Bl = B / d->dp; /* this rank's rows of every global batch */
+  const int writer = d->world_rank == 0;
   long micro_per_epoch = train->n / B;
   long steps_per_epoch = micro_per_epoch / accum > 0 ? micro_per_epoch / accum : 1;
   long total = cfg->steps ? cfg->steps : (long)cfg->epochs * steps_per_epoch;
 
-  PST_CHECK(pst_model_create(&s->model, cfg, B, T));
+  PST_CHECK(pst_model_create(&s->model, cfg, Bl, T, &d->tp_group));
   pst_model_init_random(s->model, cfg->seed);
   if (cfg->hf_dir[0]) {
     pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
@@ -233,50 +284,70 @@ static pst_err run(run_state *s) {
   s->order = malloc((size_t)train->n * sizeof(long));
   s->evals = json_array();
   if (!s->micro || !s->order || !s->evals) PST_ERR(PST_ERR_MEM, "out of memory for batches");
-  for (int i = 0; i < accum; i++) PST_CHECK(pst_batch_alloc(&s->micro[i], B, T, task));
+  for (int i = 0; i < accum; i++) PST_CHECK(pst_batch_alloc(&s->micro[i], Bl, T, task));
 
-  PST_CHECK(make_dirs(cfg->run_dir));
-  snprintf(path, sizeof path, "%s/config.ini", cfg->run_dir);
-  FILE *f = fopen(path, "w");
-  if (!f) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-  pst_config_write(cfg, f);
-  fclose(f);
-  snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
-  s->metrics = fopen(path, "w");
-  if (!s->metrics) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+  if (writer) {
+    PST_CHECK(make_dirs(cfg->run_dir));
+    snprintf(path, sizeof path, "%s/config.ini", cfg->run_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    pst_config_write(cfg, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
+    s->metrics = fopen(path, "w");
+    if (!s->metrics) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+  }
 
-  PST_CHECK(pst_trainer_init(&s->tr, cfg, s->model, total));
+  PST_CHECK(pst_trainer_init(&s->tr, cfg, s->model, total, d));
   s->have_trainer = 1;
-  pst_params *tp = pst_model_trainables(s->model);
+  const pst_params *tp = pst_model_trainables(s->model);
+  size_t ntrain = 0; /* global count: the tp shards' tensors have their global shapes */
+  for (int i = 0; i < tp->n; i++) ntrain += (size_t)tp->t[i].gshape[0] * (size_t)tp->t[i].gshape[1];
   long kept, all;
-  pst_model_nnz(s->model, &kept, &all);
+  PST_CHECK(global_nnz(s, &kept, &all));
   pst_log(1, "pst: %s/%s, %d layers, hidden %d; %ld examples, %ld steps (%ld per epoch), batch %dx%d x%d; %zu trainable floats (%.2f%% of the %ld sparsified weights)\n",
           cfg->arch, cfg->method, cfg->layers, cfg->hidden, train->n, total, steps_per_epoch, B, T, accum,
-          tp->total, 100.0 * (double)tp->total / (double)all, all);
+          ntrain, 100.0 * (double)ntrain / (double)all, all);
+  if (d->world_size > 1)
+    pst_log(1, "pst: %d ranks = dp %d x tp %d; %d sequences per rank and micro-batch\n", d->world_size, d->dp, d->tp, Bl);
 
   long epoch = 0, cursor = 0;
   pst_shuffle(s->order, train->n, cfg->seed, epoch);
   double t0 = pst_now(), last_log = t0, loss_since_log = 0;
   long last_step = 0;
-  while (s->tr.step < total && !stop_requested) {
+  pst_dist_stats_reset(d);
+  double comm_t0 = pst_now();
+  int stop = 0;
+  while (s->tr.step < total && !stop) {
     int epoch_ended = 0;
     for (int i = 0; i < accum; i++) {
       if (cursor + B > train->n) {
         pst_shuffle(s->order, train->n, cfg->seed, ++epoch);
         cursor = 0;
       }
-      pst_batch_fill(&s->micro[i], train, s->order, train->n, cursor, task);
+      pst_batch_fill(&s->micro[i], train, s->order, train->n, cursor + (long)d->dp_rank * Bl, task);
       cursor += B;
     }
     double loss;
     PST_CHECK(pst_trainer_step(&s->tr, s->micro, accum, &loss));
     loss_since_log += loss;
     double now = pst_now();
-    pst_model_nnz(s->model, &kept, &all);
+    PST_CHECK(global_nnz(s, &kept, &all));
     double achieved = 1.0 - (double)kept / (double)all;
-    fprintf(s->metrics,
-            "{\"step\":%ld,\"epoch\":%ld,\"loss\":%.6g,\"lr\":%.6g,\"sparsity\":%.6g,\"grad_norm\":%.6g,\"elapsed_s\":%.3f}\n",
-            s->tr.step, epoch, loss, s->tr.lr, achieved, s->tr.grad_norm, now - t0);
+    char digest[48] = "";
+    if (cfg->check_replicas > 0 && s->tr.step % cfg->check_replicas == 0) {
+      int same;
+      const char *bad;
+      PST_CHECK(pst_dist_check_replicas(d, tp, &same, &bad));
+      if (!same) PST_ERR(PST_ERR_INTERNAL, "step %ld: the replicas differ in tensor %s (dist.check_replicas)", s->tr.step, bad);
+      uint64_t md = pst_model_mask_digest(s->model); /* layout-independent: tests compare it */
+      PST_CHECK(pst_dist_tp_sum_u64(d, &md));
+      snprintf(digest, sizeof digest, ",\"mask_digest\":\"%016llx\"", (unsigned long long)md);
+      pst_log(2, "step %ld: replicas identical\n", s->tr.step);
+    }
+    if (s->metrics) fprintf(s->metrics,
+            "{\"step\":%ld,\"epoch\":%ld,\"loss\":%.9g,\"lr\":%.6g,\"sparsity\":%.6g,\"grad_norm\":%.9g,\"elapsed_s\":%.3f%s}\n",
+            s->tr.step, epoch, loss, s->tr.lr, achieved, s->tr.grad_norm, now - t0, digest);
     if (s->tr.step % cfg->log_every == 0 || s->tr.step == total) {
       double tps = (double)(s->tr.step - last_step) * B * T * accum / (now - last_log);
       char eta[32];
@@ -291,11 +362,17 @@ static pst_err run(run_state *s) {
     epoch_ended = cfg->eval_every == 0 && s->tr.step % steps_per_epoch == 0;
     if (s->tr.step < total && (epoch_ended || (cfg->eval_every > 0 && s->tr.step % cfg->eval_every == 0)))
       PST_CHECK(evaluate_dev(s, task, epoch));
+    stop = stop_requested;  /* every rank stops after the same step */
+    PST_CHECK(pst_dist_world_max_int(d, &stop));
   }
-  fflush(s->metrics);
-  if (stop_requested) pst_log(1, "pst: stopped by signal %d after step %ld\n", (int)stop_requested, s->tr.step);
+  if (d->world_size > 1 && s->tr.step > 0) {
+    pst_log(1, "pst: %.3f s per step over %ld steps\n", (pst_now() - comm_t0) / (double)s->tr.step, s->tr.step);
+    PST_CHECK(pst_dist_stats_report(d, s->tr.step, stderr));
+  }
+  if (s->metrics) fflush(s->metrics);
+  if (stop) pst_log(1, "pst: stopped by signal %d after step %ld\n", stop, s->tr.step);
   snprintf(path, sizeof path, "%s/trainables.safetensors", cfg->run_dir);
-  PST_CHECK(save_trainables(s->model, path));
+  PST_CHECK(save_trainables(s->model, d, path));
   pst_log(1, "pst: wrote %s\n", path);
   PST_CHECK(evaluate_dev(s, task, epoch));
   if (s->dev.ids.n > 0) {
@@ -316,13 +393,25 @@ static pst_err run(run_state *s) {
     snprintf(path, sizeof path, "%s/results.json", cfg->run_dir);
     pst_log(1, "pst: wrote %s\n", path);
   }
-  return stop_requested ? PST_ERR_ARG : PST_OK;
+  if (stop) stop_requested = stop;
+  return stop ? PST_ERR_ARG : PST_OK;
 }
 
-pst_err pst_train_run(const pst_config *cfg) {
+pst_err pst_train_run(const pst_config *cfg, pst_dist *dist) {
   run_state s;
   memset(&s, 0, sizeof s);
   s.cfg = *cfg;
+  s.dist = dist;
+  pst_log_setup(dist->world_rank == 0, NULL);
+  if (cfg->rank_logs) {
+    char path[PST_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/logs", cfg->run_dir);
+    pst_err rc = make_dirs(path);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/logs/rank-%d.log", cfg->run_dir, dist->world_rank);
+    if (!(s.rank_log = fopen(path, "w"))) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    pst_log_setup(dist->world_rank == 0, s.rank_log);
+  }
   stop_requested = 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

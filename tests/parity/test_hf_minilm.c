@@ -44,7 +44,7 @@ static int run_method(const char *dir, const char *method, const pst_safetensors
   cfg.seq_len = T;
   DIE_ON(pst_config_finalize(&cfg));
   pst_model *m = NULL;
-  DIE_ON(pst_model_create(&m, &cfg, B, T));
+  DIE_ON(pst_model_create(&m, &cfg, B, T, NULL));
   pst_hf_report rep;
   if (pst_hf_load_weights_report(dir, m, &rep)) {
     pst_err_print(stderr, 1);

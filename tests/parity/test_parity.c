@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
   DIE_ON(pst_config_finalize(&cfg));
   const int B = cfg.batch_size, T = cfg.seq_len;
   pst_model *m;
-  DIE_ON(pst_model_create(&m, &cfg, B, T));
+  DIE_ON(pst_model_create(&m, &cfg, B, T, NULL));
   pst_config_path(&cfg, cfg.weights, path, sizeof path);
   DIE_ON(pst_model_load(m, path));
 
@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
 
   /* step 0: forward values and gradients */
   pst_trainer tr;
-  DIE_ON(pst_trainer_init(&tr, &cfg, m, cfg.steps));
+  DIE_ON(pst_trainer_init(&tr, &cfg, m, cfg.steps, NULL));
   pst_params *p = pst_model_trainables(m);
   memset(p->grad, 0, p->total * sizeof(float));
   double loss;

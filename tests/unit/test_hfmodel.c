@@ -15,7 +15,12 @@
  *  - errors, each with the words of its message: missing tensor, wrong shape, missing config
  *    key, bad JSON, wrong JSON type, unsupported activation / model_type / position type, no
  *    weights file, layer-count and architecture mismatch, inconsistent index;
- *  - a classifier with another label count keeps the fresh head; pst_hf_read_num_labels. */
+ *  - a classifier with another label count keeps the fresh head; pst_hf_read_num_labels;
+ *  - tensor parallelism: after each unsharded load above, tables of the same tensors sharded
+ *    as tp = 1, 2, 4 ranks (q, k, v, fc1 rows; o, fc2 columns) are loaded with
+ *    pst_hf_load_params and must hold exactly the slices of the unsharded values, and so must
+ *    the model itself created as each rank of a 2-rank group; shape errors name the global
+ *    shape; unsupported or out-of-range shards are errors. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -274,7 +279,10 @@ static void bert_source(const char *pst, const char *pre, int roberta, char *out
 
 /* ---- model helpers --------------------------------------------------------------------- */
 
-static pst_model *make_model(const char *dir, const char *method, int num_labels, pst_config *cfg_out) {
+/* The model of dir's config.json (tiny batch), as rank tp->rank of a tensor-parallel group
+ * (tp NULL: unsharded). */
+static pst_model *make_model_tp(const char *dir, const char *method, int num_labels, pst_config *cfg_out,
+                                const pst_group *tp) {
   pst_config cfg;
   pst_config_defaults(&cfg);
   int off = -1;
@@ -288,9 +296,13 @@ static pst_model *make_model(const char *dir, const char *method, int num_labels
   if (!strcmp(cfg.arch, "gpt2")) snprintf(cfg.task, sizeof cfg.task, "lm");
   assert_int_equal(pst_config_finalize(&cfg), PST_OK);
   pst_model *m = NULL;
-  assert_int_equal(pst_model_create(&m, &cfg, 1, 4), PST_OK);
+  if (pst_model_create(&m, &cfg, 1, 4, tp)) fail_msg("creating the model of %s: %s", dir, pst_err_message());
   if (cfg_out) *cfg_out = cfg;
   return m;
+}
+
+static pst_model *make_model(const char *dir, const char *method, int num_labels, pst_config *cfg_out) {
+  return make_model_tp(dir, method, num_labels, cfg_out, NULL);
 }
 
 static const pst_tensor_info *tensor(pst_model *m, const char *name) {
@@ -360,6 +372,147 @@ static void check_bert(pst_model *m, ckpt *c, const char *pre, int roberta, int 
   assert_int_equal(checked, 5 + LAYERS * 16 + (head_loaded ? 4 : 0));
 }
 
+/* ---- tensor-parallel shards ------------------------------------------------------------ */
+
+/* How tensor parallelism shards pst tensor `name`: 0 rows (q, k, v, fc1 weights and biases:
+ * column-parallel), 1 columns (o, fc2 weights: row-parallel), -1 replicated. */
+static int tp_dim(const char *name) {
+  int l, n = 0;
+  char part[16] = "", wb[4] = "";
+  if (sscanf(name, "blk.%d.%15[^.].%3s%n", &l, part, wb, &n) != 3 || name[n]) return -1;
+  const int w = !strcmp(wb, "w"), b = !strcmp(wb, "b");
+  if (!strcmp(part, "q") || !strcmp(part, "k") || !strcmp(part, "v") || !strcmp(part, "fc1")) return w || b ? 0 : -1;
+  if (!strcmp(part, "o") || !strcmp(part, "fc2")) return w ? 1 : -1;
+  return -1;
+}
+
+/* One table holding every tensor of a model (same names; sharded ones as rank r of tp hold
+ * them), filled with NaN so that tensors the loader does not write stay recognisable. */
+typedef struct {
+  pst_params p;
+  float *ptr[256];
+} tp_table;
+
+static tp_table *tp_build(pst_model *m, int r, int tp, int (*dimf)(const char *)) {
+  tp_table *tt = calloc(1, sizeof *tt);
+  assert_non_null(tt);
+  pst_params *tabs[2] = {pst_model_frozen(m), pst_model_trainables(m)};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < tabs[k]->n; i++) {
+      const pst_tensor_info *t = &tabs[k]->t[i];
+      const int d = dimf(t->name);
+      int64_t ls[2] = {t->shape[0], t->shape[1]}, g = d >= 0 ? t->shape[d] : 0;
+      if (d >= 0) {
+        assert_int_equal(g % tp, 0);
+        ls[d] = g / tp;
+      }
+      assert_true(tt->p.n < 256);
+      assert_int_equal(pst_params_add(&tt->p, t->name, t->ndim, ls[0], ls[1], t->decay, t->required,
+                                      &tt->ptr[tt->p.n], NULL), PST_OK);
+      if (d >= 0) pst_params_shard_last(&tt->p, d, r * (g / tp), g);
+    }
+  assert_int_equal(pst_params_alloc(&tt->p, 0), PST_OK);
+  for (size_t j = 0; j < tt->p.total; j++) tt->p.data[j] = NAN;
+  return tt;
+}
+
+static void tp_free(tp_table *tt) {
+  pst_params_free(&tt->p);
+  free(tt);
+}
+
+/* m was loaded unsharded from dir (rep.loaded tensors). For tp = 1, 2, 4 and every rank: a
+ * sharded table loaded by pst_hf_load_params holds exactly the slice of m's tensor, every
+ * sharded tensor is loaded, and the same tensors are loaded as into m. */
+static void check_tp(const char *dir, pst_model *m, int loaded) {
+  int nsharded = 0, saved = pst_log_level;
+  pst_log_level = 0;
+  for (int tp = 1; tp <= 4; tp *= 2)
+    for (int r = 0; r < tp; r++) {
+      tp_table *tt = tp_build(m, r, tp, tp_dim);
+      pst_params *tab = &tt->p;
+      pst_hf_report rep;
+      if (pst_hf_load_params(dir, &tab, 1, &rep)) fail_msg("tp %d rank %d: %s", tp, r, pst_err_message());
+      assert_int_equal(rep.loaded, loaded);
+      int written = 0;
+      for (int i = 0; i < tab->n; i++) {
+        const pst_tensor_info *t = &tab->t[i];
+        const float *x = *t->bind, *full = *tensor(m, t->name)->bind;
+        if (isnan(x[0])) {
+          if (t->shard_dim >= 0) fail_msg("tp %d rank %d: sharded %s was not loaded", tp, r, t->name);
+          continue;
+        }
+        written++;
+        nsharded += t->shard_dim >= 0;
+        const int64_t rows = t->shape[0], cols = t->shape[1], gcols = t->gshape[1];
+        const int64_t r0 = t->shard_dim == 0 ? t->shard_start : 0, c0 = t->shard_dim == 1 ? t->shard_start : 0;
+        for (int64_t a = 0; a < rows; a++)
+          for (int64_t b = 0; b < cols; b++)
+            if (x[a * cols + b] != full[(r0 + a) * gcols + c0 + b])
+              fail_msg("tp %d rank %d: %s[%lld][%lld] = %g, expected %g (global [%lld][%lld])", tp, r, t->name,
+                       (long long)a, (long long)b, (double)x[a * cols + b], (double)full[(r0 + a) * gcols + c0 + b],
+                       (long long)(r0 + a), (long long)(c0 + b));
+      }
+      assert_int_equal(written, loaded);
+      tp_free(tt);
+    }
+  /* per layer 6 weights + 4 biases, on 1 + 2 + 4 ranks */
+  assert_int_equal(nsharded, LAYERS * 10 * 7);
+  pst_log_level = saved;
+}
+
+/* The same through the model itself: m's config created as each rank of a 2-rank tensor-
+ * parallel group (no collective is called while creating and loading) and loaded with
+ * pst_hf_load_weights_report: every pretrained tensor (and the head, when the checkpoint has
+ * it) is the slice of m's that its shard fields name. */
+static void check_tp_model(const char *dir, pst_model *m, const char *method, int num_labels, int loaded) {
+  const int tp = 2;
+  int saved = pst_log_level;
+  pst_log_level = 0;
+  for (int r = 0; r < tp; r++) {
+    pst_group g = {r, tp, NULL, NULL, NULL};
+    pst_model *ms = make_model_tp(dir, method, num_labels, NULL, &g);
+    pst_hf_report rep;
+    load_ok(dir, ms, &rep);
+    assert_int_equal(rep.loaded, loaded);
+    pst_params *tabs[2] = {pst_model_frozen(ms), pst_model_trainables(ms)};
+    int nsharded = 0, compared = 0;
+    for (int k = 0; k < 2; k++)
+      for (int i = 0; i < tabs[k]->n; i++) {
+        const pst_tensor_info *t = &tabs[k]->t[i];
+        const int head = !strncmp(t->name, "pool.", 5) || !strncmp(t->name, "cls.", 4);
+        if (!t->required && !(head && rep.cls_loaded)) continue; /* PST trainables, a fresh head */
+        const float *x = *t->bind, *full = *tensor(m, t->name)->bind;
+        const int64_t rows = t->shape[0], cols = t->shape[1], gcols = t->gshape[1];
+        const int64_t r0 = t->shard_dim == 0 ? t->shard_start : 0, c0 = t->shard_dim == 1 ? t->shard_start : 0;
+        nsharded += t->shard_dim >= 0;
+        compared++;
+        for (int64_t a = 0; a < rows; a++)
+          for (int64_t b = 0; b < cols; b++)
+            if (x[a * cols + b] != full[(r0 + a) * gcols + c0 + b])
+              fail_msg("rank %d of %d: %s[%lld][%lld] = %g, expected %g", r, tp, t->name, (long long)a, (long long)b,
+                       (double)x[a * cols + b], (double)full[(r0 + a) * gcols + c0 + b]);
+      }
+    assert_int_equal(compared, loaded);
+    assert_int_equal(nsharded, LAYERS * 10); /* q k v o fc1 fc2 weights, q k v fc1 biases */
+    pst_model_destroy(ms);
+  }
+  pst_log_level = saved;
+}
+
+/* Shard q.w along its columns: not a slice GPT-2's c_attn can give in one read. */
+static int tp_dim_qcols(const char *name) { return !strcmp(name, "blk.0.q.w") ? 1 : tp_dim(name); }
+
+static void expect_tp_error(const char *dir, tp_table *tt, pst_err code, const char *const *words) {
+  pst_params *tab = &tt->p;
+  pst_err rc = pst_hf_load_params(dir, &tab, 1, NULL);
+  const char *msg = pst_err_message();
+  if (rc != code) fail_msg("expected error %d, got %d: %s", code, rc, msg);
+  for (int i = 0; words[i]; i++)
+    if (!strstr(msg, words[i])) fail_msg("message lacks '%s': %s", words[i], msg);
+  pst_err_clear();
+}
+
 /* ---- tests ----------------------------------------------------------------------------- */
 
 static void test_bert_prefix(void **state) {
@@ -394,6 +547,8 @@ static void test_bert_prefix(void **state) {
   pst_hf_report rep;
   load_ok(dir, m, &rep);
   check_bert(m, &c, "bert.", 0, 1);
+  check_tp(dir, m, rep.loaded);
+  check_tp_model(dir, m, "pst", 3, rep.loaded);
   assert_values(tensor(m, "blk.1.fc2.U"), U, "its initial value");
   assert_values(tensor(m, "blk.0.q.A"), A, "its initial value");
   assert_string_equal(rep.model_type, "bert");
@@ -435,6 +590,8 @@ static void test_bert_no_prefix(void **state) {
   pst_hf_report rep;
   load_ok(dir, m, &rep);
   check_bert(m, &c, "", 0, 0);
+  check_tp(dir, m, rep.loaded);
+  check_tp_model(dir, m, "dense", 2, rep.loaded);
   assert_values(tensor(m, "pool.w"), pw, "the fresh head");
   assert_values(tensor(m, "cls.w"), cw, "the fresh head");
   assert_string_equal(rep.prefix, "");
@@ -468,6 +625,8 @@ static void test_roberta(void **state) {
   pst_hf_report rep;
   load_ok(dir, m, &rep);
   check_bert(m, &c, "roberta.", 1, 1);
+  check_tp(dir, m, rep.loaded);
+  check_tp_model(dir, m, "pst", 2, rep.loaded);
   assert_int_equal(tensor(m, "emb.pos")->shape[0], P + 2);
   assert_string_equal(rep.model_type, "roberta");
   assert_string_equal(rep.prefix, "roberta.");
@@ -525,6 +684,8 @@ static void gpt2_case(const char *pre, const char *method) {
   assert_string_equal(rep.prefix, pre);
   assert_int_equal(rep.ignored, LAYERS + 1); /* attn.bias per layer, lm_head.weight */
   assert_int_equal(rep.loaded, 2 + LAYERS * 16 + 2);
+  check_tp(dir, m, rep.loaded);
+  check_tp_model(dir, m, method, 2, rep.loaded);
   char nm[128];
   snprintf(nm, sizeof nm, "%swte.weight", pre);
   assert_values(tensor(m, "emb.tok"), find(&c, nm)->data, nm);
@@ -626,6 +787,8 @@ static void test_sharded(void **state) {
   pst_hf_report rep;
   load_ok(dir, m, &rep);
   check_bert(m, &c, "bert.", 0, 1);
+  check_tp(dir, m, rep.loaded);
+  check_tp_model(dir, m, "pst", 2, rep.loaded);
   assert_int_equal(rep.nfiles, 4);
   assert_string_equal(rep.files[0], "config.json");
   assert_string_equal(rep.files[1], "model.safetensors.index.json");
@@ -712,6 +875,12 @@ static void test_err_shape(void **state) {
   expect_load_error(dir, m, PST_ERR_FORMAT,
                     (const char *[]){"model.safetensors", "'bert.encoder.layer.0.attention.self.query.weight'",
                                      "has shape [4, 5], expected [4, 4]", "blk.0.q.w", NULL});
+  /* sharded: the file is compared with the GLOBAL shape [4, 4], not the local [2, 4] */
+  tp_table *tt = tp_build(m, 1, 2, tp_dim);
+  expect_tp_error(dir, tt, PST_ERR_FORMAT,
+                  (const char *[]){"'bert.encoder.layer.0.attention.self.query.weight'",
+                                   "has shape [4, 5], expected [4, 4]", "blk.0.q.w", NULL});
+  tp_free(tt);
   pst_model_destroy(m);
   ckpt_free(&c);
 
@@ -738,6 +907,28 @@ static void test_err_shape(void **state) {
   m = make_model(dir, "pst", 2, NULL);
   expect_load_error(dir, m, PST_ERR_FORMAT,
                     (const char *[]){"'h.0.attn.c_attn.weight' has shape [4, 8], expected [4, 12]", NULL});
+  tt = tp_build(m, 0, 2, tp_dim);
+  expect_tp_error(dir, tt, PST_ERR_FORMAT,
+                  (const char *[]){"'h.0.attn.c_attn.weight' has shape [4, 8], expected [4, 12]", "blk.0.q.w", NULL});
+  tp_free(tt);
+  pst_model_destroy(m);
+  ckpt_free(&c);
+
+  /* GPT-2: q.w sharded along its columns is not supported; a shard outside its tensor */
+  new_dir(dir, sizeof dir);
+  gpt2_config(dir);
+  gpt2_ckpt(&c, "");
+  write_model(&c, dir);
+  m = make_model(dir, "pst", 2, NULL);
+  tt = tp_build(m, 0, 2, tp_dim_qcols);
+  expect_tp_error(dir, tt, PST_ERR_ARG,
+                  (const char *[]){"'blk.0.q.w' is sharded along dimension 1", "h.0.attn.c_attn.weight", NULL});
+  tp_free(tt);
+  tt = tp_build(m, 1, 2, tp_dim);
+  for (int i = 0; i < tt->p.n; i++)
+    if (!strcmp(tt->p.t[i].name, "blk.1.k.b")) tt->p.t[i].shard_start = 3; /* [3, 5) of 4 */
+  expect_tp_error(dir, tt, PST_ERR_ARG, (const char *[]){"'blk.1.k.b'", "does not fit", NULL});
+  tp_free(tt);
   pst_model_destroy(m);
   ckpt_free(&c);
 
@@ -858,7 +1049,7 @@ static void test_err_model_mismatch(void **state) {
   cfg.r1 = cfg.r2 = 2;
   cfg.seq_len = 4;
   pst_model *m = NULL;
-  assert_int_equal(pst_model_create(&m, &cfg, 1, 4), PST_OK);
+  assert_int_equal(pst_model_create(&m, &cfg, 1, 4, NULL), PST_OK);
   expect_load_error(dir, m, PST_ERR_ARG, (const char *[]){"config.json", "num_hidden_layers = 2", "1 layers", NULL});
   pst_model_destroy(m);
   /* a GPT-2 model from a BERT directory */

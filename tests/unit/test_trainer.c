@@ -101,7 +101,7 @@ static pst_model *tiny_bert(pst_config *cfg, int B) {
   cfg->max_grad_norm = 0; /* clipping would be identical anyway; keep the comparison direct */
   assert_int_equal(pst_config_finalize(cfg), PST_OK);
   pst_model *m;
-  assert_int_equal(pst_model_create(&m, cfg, B, 8), PST_OK);
+  assert_int_equal(pst_model_create(&m, cfg, B, 8, NULL), PST_OK);
   pst_model_init_random(m, 5);
   return m;
 }
@@ -130,8 +130,8 @@ static void test_grad_accumulation(void **state) {
     fill(&half[i], 2 * i);
   }
   pst_trainer t4, t2;
-  assert_int_equal(pst_trainer_init(&t4, &c4, m4, 3), PST_OK);
-  assert_int_equal(pst_trainer_init(&t2, &c2, m2, 3), PST_OK);
+  assert_int_equal(pst_trainer_init(&t4, &c4, m4, 3, NULL), PST_OK);
+  assert_int_equal(pst_trainer_init(&t2, &c2, m2, 3, NULL), PST_OK);
   for (int s = 0; s < 3; s++) {
     double l4, l2;
     assert_int_equal(pst_trainer_step(&t4, &full, 1, &l4), PST_OK);
