@@ -211,13 +211,15 @@ void pst_dist_stats_reset(pst_dist *d) { memset(d->stats, 0, sizeof d->stats); }
 pst_err pst_dist_stats_report(pst_dist *d, long steps, FILE *f) {
   static const char *NAMES[PST_PHASE_COUNT] = {"tp activations", "tp factor grads", "top-k histograms",
                                                "dp gradients", "other"};
-  double v[2 * PST_PHASE_COUNT];
+  double v[2 * PST_PHASE_COUNT + 1];
   for (int i = 0; i < PST_PHASE_COUNT; i++) v[2 * i] = d->stats[i].seconds, v[2 * i + 1] = d->stats[i].bytes;
-  if (d->world_size > 1) MPI_Allreduce(MPI_IN_PLACE, v, 2 * PST_PHASE_COUNT, MPI_DOUBLE, MPI_MAX, COMM(d->world));
+  v[2 * PST_PHASE_COUNT] = (double)pst_peak_rss();
+  if (d->world_size > 1) MPI_Allreduce(MPI_IN_PLACE, v, 2 * PST_PHASE_COUNT + 1, MPI_DOUBLE, MPI_MAX, COMM(d->world));
   if (d->world_rank == 0 && steps > 0) {
     fprintf(f, "communication per step (max over ranks), grid dp %d x tp %d:\n", d->dp, d->tp);
     for (int i = 0; i < PST_PHASE_COUNT; i++)
       fprintf(f, "  %-18s %10.3f ms %14.0f bytes\n", NAMES[i], 1e3 * v[2 * i] / steps, v[2 * i + 1] / steps);
+    fprintf(f, "  peak RSS of a rank %.1f MB (max over ranks)\n", v[2 * PST_PHASE_COUNT] / 1e6);
   }
   return PST_OK;
 }

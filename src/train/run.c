@@ -310,6 +310,16 @@ static pst_err run(run_state *s) {
           ntrain, 100.0 * (double)ntrain / (double)all, all);
   if (d->world_size > 1)
     pst_log(1, "pst: %d ranks = dp %d x tp %d; %d sequences per rank and micro-batch\n", d->world_size, d->dp, d->tp, Bl);
+  if (cfg->rank_logs) { /* what this rank holds: its slices of the frozen matrices, never the whole */
+    const pst_params *fz = pst_model_frozen(s->model);
+    const pst_tensor_info *big = NULL;
+    for (int i = 0; i < fz->n; i++)
+      if (!strncmp(fz->t[i].name, "blk.", 4) && fz->t[i].ndim == 2 && (!big || fz->t[i].numel > big->numel)) big = &fz->t[i];
+    if (big)
+      pst_log(1, "rank %d (dp %d, tp %d): frozen %zu floats; largest sparsified weight held: %s [%lld, %lld] of [%lld, %lld]\n",
+              d->world_rank, d->dp_rank, d->tp_rank, fz->total, big->name, (long long)big->shape[0],
+              (long long)big->shape[1], (long long)big->gshape[0], (long long)big->gshape[1]);
+  }
 
   long epoch = 0, cursor = 0;
   pst_shuffle(s->order, train->n, cfg->seed, epoch);

@@ -74,6 +74,25 @@ for model in bert gpt2; do
   done
 done
 
+# gradient accumulation: two micro-batches per step, each split over dp, summed once
+acc="$gpt2 $common train.steps=10 optim.grad_accum=2"
+if "$PST" train $acc "train.run_dir=$tmp/acc-1x1" 2>"$tmp/err" &&
+   timeout 600 mpirun -np 4 "$PST" train $acc dist.tp=2 "train.run_dir=$tmp/acc-2x2" 2>"$tmp/err" &&
+   "$PY" "$top_srcdir/tests/mpi/compare_runs.py" "$tmp/acc-1x1" "$tmp/acc-2x2" 1e-5; then
+  echo "ok: gpt2 2x2 with grad_accum 2"
+else
+  echo "FAIL: gpt2 2x2 with grad_accum 2"; tail -5 "$tmp/err"; fails=$((fails + 1))
+fi
+
+# a tp = 2 rank holds half of every sparsified weight (its rank log names the largest one)
+mpirun -np 2 "$PST" train $bert train.steps=1 dist.tp=2 dist.rank_logs=true "train.run_dir=$tmp/held" 2>/dev/null
+if grep -q "largest sparsified weight held: blk.0.fc1.w \[128, 64\] of \[256, 64\]" "$tmp/held/logs/rank-0.log" &&
+   grep -q "largest sparsified weight held: blk.0.fc1.w \[128, 64\] of \[256, 64\]" "$tmp/held/logs/rank-1.log"; then
+  echo "ok: tp 2 ranks hold half of each sparsified weight: $(grep -h 'frozen' "$tmp/held/logs/rank-1.log")"
+else
+  echo "FAIL: tp 2 rank logs do not show half-size weights"; cat "$tmp/held/logs/"*; fails=$((fails + 1))
+fi
+
 # one rank cannot open its data: the job stops (no hang), naming the rank and the file
 cat >"$tmp/onebad.sh" <<EOS
 #!/bin/sh
