@@ -46,6 +46,10 @@ typedef struct pst_config {
   int tp;                   /* tensor-parallel size; dp = world / tp */
   int check_replicas;       /* verify replicas every N steps (0 = never) */
   int rank_logs;            /* each rank logs to run_dir/logs/rank-N.log */
+  /* [ckpt] */
+  int ckpt_every, ckpt_keep;
+  char ckpt_dir[PST_PATH_MAX];
+  char ckpt_resume[PST_PATH_MAX];  /* none | auto | path */
   /* [data] */
   char task[16];            /* classify | regress | lm */
   char train_path[PST_PATH_MAX];

@@ -57,6 +57,8 @@ pst_err pst_dist_dp_sum_f64(pst_dist *d, double *x, long n, pst_phase phase);
 pst_err pst_dist_tp_sum_f64(pst_dist *d, double *x, long n);
 /* Wrapping sum of a u64 over the tp group. */
 pst_err pst_dist_tp_sum_u64(pst_dist *d, uint64_t *x);
+/* Broadcast n bytes from world rank 0. */
+pst_err pst_dist_bcast(pst_dist *d, void *buf, long n);
 /* Maximum of an int over the whole world (e.g. "any rank got a signal"). */
 pst_err pst_dist_world_max_int(pst_dist *d, int *x);
 

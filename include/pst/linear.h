@@ -81,6 +81,8 @@ void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_
 pst_err pst_linear_scratch_alloc(pst_linear_scratch *s, long max_mn, long max_dim, int max_rank);
 void pst_linear_scratch_free(pst_linear_scratch *s);
 
+/* This shard's effective weight M ⊙ W' [m*n] into out (W0 for dense). */
+void pst_linear_effective(const pst_linear *L, const pst_linear_opts *o, float *out, pst_linear_scratch *s);
 /* This shard's importance scores [m*n] into out (the trainable S for movement). */
 void pst_linear_score(const pst_linear *L, const pst_linear_opts *o, float *out, pst_linear_scratch *s);
 /* Recompute the mask for sparsity s from the current tensors (once per optimizer step). */

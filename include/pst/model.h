@@ -46,6 +46,8 @@ const float *pst_model_logits(const pst_model *m, long *n);
 int pst_model_num_linears(const pst_model *m);
 const char *pst_model_linear_name(const pst_model *m, int i);
 const uint8_t *pst_model_linear_mask(const pst_model *m, int i, int *rows, int *cols);
+/* Layer i's local effective weight M ⊙ W' [rows*cols] (this rank's slice) into out. */
+void pst_model_linear_weight(pst_model *m, int i, float *out);
 /* Layer i's global shape and how this rank's mask slice sits in it: shard_dim 0 = rows
  * (column-parallel), 1 = columns (row-parallel), -1 = the whole matrix. */
 void pst_model_linear_global(const pst_model *m, int i, int *gm, int *gn, int *shard_dim);

@@ -8,9 +8,12 @@
 #include "pst/model.h"
 
 /* Run training on the process grid dist (every rank calls it); returns PST_OK, or an error
- * (the run dir keeps what was written). */
+ * (the run dir keeps what was written). *preempted = 1 when a signal stopped it after the
+ * checkpoint of its last step was written (the error then says so). */
 struct pst_dist;
-pst_err pst_train_run(const pst_config *cfg, struct pst_dist *dist);
+pst_err pst_train_run(const pst_config *cfg, struct pst_dist *dist, int *preempted);
+/* Exit status of `pst train` after such a stop (EX_TEMPFAIL: rerun with --resume auto). */
+#define PST_EXIT_PREEMPTED 75
 
 typedef struct {
   long examples;

@@ -1,6 +1,6 @@
 /* args.c — the command line shared by `pst train` and `pst prep`:
  *   -c CONFIG.ini, section.key=value overrides (applied in order after the file), -v, -q,
- *   and for prep -o OUTPUT. */
+ *   --resume X (train: = ckpt.resume=X), and for prep -o OUTPUT. */
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +27,12 @@ int pst_cli_config(int argc, char **argv, pst_config *cfg, int *verbose, const c
       }
       if (argv[i][1] == 'o') *output = argv[++i];
       else cfg_path = argv[++i];
+    } else if (!output && !strcmp(argv[i], "--resume")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "pst %s: --resume needs auto, none or a checkpoint file\n", argv[0]);
+        return 2;
+      }
+      i++;
     } else if (argv[i][0] == '-') {
       fprintf(stderr, "pst %s: unknown option '%s'\n", argv[0], argv[i]);
       return 2;
@@ -45,6 +51,12 @@ int pst_cli_config(int argc, char **argv, pst_config *cfg, int *verbose, const c
   pst_err rc = pst_config_load(cfg, cfg_path);
   for (int i = 1; i < argc && !rc; i++) {
     if (argv[i][0] == '-') {
+      if (!strcmp(argv[i], "--resume")) { /* = ckpt.resume=VALUE, in command-line order */
+        char kv[PST_PATH_MAX + 16];
+        snprintf(kv, sizeof kv, "ckpt.resume=%s", argv[++i]);
+        rc = pst_config_set(cfg, kv);
+        continue;
+      }
       if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "-o")) i++;
       continue;
     }

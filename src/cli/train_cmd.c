@@ -10,7 +10,7 @@
 
 static void train_usage(FILE *f) {
   fprintf(f,
-          "usage: pst train -c CONFIG.ini [section.key=value ...] [-v] [-q]\n\n"
+          "usage: pst train -c CONFIG.ini [section.key=value ...] [--resume auto|none|FILE] [-v] [-q]\n\n"
           "Trains with the INI config; each section.key=value overrides the file. Progress goes to\n"
           "stderr; run_dir gets config.ini (resolved), metrics.jsonl, results.json and\n"
           "trainables.safetensors.\n"
@@ -18,6 +18,9 @@ static void train_usage(FILE *f) {
           "Under MPI (mpirun -np N pst train ..., or srun --mpi=pmix pst train ...) the N ranks form a\n"
           "dp x tp grid: dist.tp ranks share one model (tensor parallel), dp = N / dist.tp replicas\n"
           "split every batch (data parallel); rank 0 prints and writes the run dir.\n\n"
+          "Checkpoints (HDF5, ckpt.dir): every ckpt.every steps, at the end, and when SIGTERM or\n"
+          "SIGUSR1 arrives (the step in progress finishes first; exit status 75). --resume auto\n"
+          "continues from the newest checkpoint that reads back intact (on any dp x tp layout).\n\n"
           "Keys (section.key, default, meaning):\n");
   pst_config_help(f);
 }
@@ -37,7 +40,13 @@ int pst_cmd_train(int argc, char **argv) {
     pst_dist_finalize(&dist);
     return 1;
   }
-  if (pst_train_run(&cfg, &dist)) {
+  int preempted = 0;
+  if (pst_train_run(&cfg, &dist, &preempted)) {
+    if (preempted) { /* every rank stopped after the same step, the checkpoint is complete */
+      if (dist.world_rank == 0) pst_err_print(stderr, verbose);
+      pst_dist_finalize(&dist);
+      return PST_EXIT_PREEMPTED;
+    }
     if (dist.world_size > 1) { /* one rank failed: name it, and stop the whole job */
       fprintf(stderr, "pst: rank %d of %d (dp %d, tp %d) failed:\n", dist.world_rank, dist.world_size, dist.dp_rank,
               dist.tp_rank);

@@ -75,6 +75,10 @@ static const key_def KEYS[] = {
     {"dist", "tp", K_INT, F(tp), "1", 1, 4096, NULL, "tensor-parallel ranks per model replica (divides the job's ranks, heads and ffn); dp = ranks / tp"},
     {"dist", "check_replicas", K_INT, F(check_replicas), "0", 0, 1 << 30, NULL, "every N steps verify that all replicas hold bit-identical trainables (0 = never)"},
     {"dist", "rank_logs", K_BOOL, F(rank_logs), "false", 0, 0, NULL, "every rank also logs to run_dir/logs/rank-N.log (rank 0 prints)"},
+    {"ckpt", "every", K_INT, F(ckpt_every), "0", 0, 1 << 30, NULL, "write a checkpoint every N steps (0 = only at the end and on SIGTERM/SIGUSR1)"},
+    {"ckpt", "keep", K_INT, F(ckpt_keep), "2", 1, 1 << 20, NULL, "checkpoints kept (older ones are deleted after a new one is complete)"},
+    {"ckpt", "dir", K_STR, F(ckpt_dir), "", 0, 0, NULL, "checkpoint directory; empty = run_dir/checkpoints"},
+    {"ckpt", "resume", K_STR, F(ckpt_resume), "none", 0, 0, NULL, "none | auto (newest valid checkpoint of ckpt.dir, else start fresh) | a checkpoint file (also --resume)"},
     {"data", "task", K_ENUM, F(task), "classify", 0, 0, "classify|regress|lm", "training objective"},
     {"data", "train", K_STR, F(train_path), "", 0, 0, NULL, "training data file (format glue: the glue_data task folder or its train.tsv)"},
     {"data", "dev", K_STR, F(dev_path), "", 0, 0, NULL, "dev data, same format (optional)"},
@@ -208,7 +212,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
     int known_section = 0;
     for (int i = 0; i < NKEYS; i++) known_section |= !strcmp(KEYS[i].section, section);
     if (!known_section)
-      snprintf(ctx->msg, sizeof ctx->msg, "unknown section [%s] (sections: model, pst, optim, train, dist, data)", section);
+      snprintf(ctx->msg, sizeof ctx->msg, "unknown section [%s] (sections: model, pst, optim, train, dist, ckpt, data)", section);
     else
       snprintf(ctx->msg, sizeof ctx->msg, "unknown key '%s' in [%s] (see `pst train --help` for the keys)", name, section);
     ctx->rc = PST_ERR_CONFIG;

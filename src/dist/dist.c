@@ -111,6 +111,12 @@ pst_err pst_dist_tp_sum_u64(pst_dist *d, uint64_t *x) {
   return sum_in(d, d->tp_comm, d->tp, x, 1, MPI_UINT64_T, sizeof(uint64_t), PST_PHASE_OTHER);
 }
 
+pst_err pst_dist_bcast(pst_dist *d, void *buf, long n) {
+  if (d->world_size <= 1) return PST_OK;
+  if (MPI_Bcast(buf, (int)n, MPI_BYTE, 0, COMM(d->world)) != MPI_SUCCESS) PST_ERR(PST_ERR_IO, "MPI_Bcast failed");
+  return PST_OK;
+}
+
 pst_err pst_dist_world_max_int(pst_dist *d, int *x) {
   if (d->world_size <= 1) return PST_OK;
   if (MPI_Allreduce(MPI_IN_PLACE, x, 1, MPI_INT, MPI_MAX, COMM(d->world)) != MPI_SUCCESS)

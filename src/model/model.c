@@ -326,6 +326,10 @@ const uint8_t *pst_model_linear_mask(const pst_model *m, int i, int *rows, int *
   return L->mask;
 }
 
+void pst_model_linear_weight(pst_model *m, int i, float *out) {
+  pst_linear_effective(&m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT], &m->lopts, out, &m->scratch);
+}
+
 void pst_model_linear_global(const pst_model *m, int i, int *gm, int *gn, int *shard_dim) {
   const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
   *gm = L->gm;

@@ -238,11 +238,18 @@ pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double s
 /* The effective weight M ⊙ W' [m,n] into s->w1, or W0 itself for dense. */
 static const float *effective_weight(const pst_linear *L, const pst_linear_opts *o, pst_linear_scratch *s) {
   if (!o->method->lowrank_w) return L->W0;
+  pst_linear_effective(L, o, s->w1, s);
+  return s->w1;
+}
+
+void pst_linear_effective(const pst_linear *L, const pst_linear_opts *o, float *out, pst_linear_scratch *s) {
   const int m = L->m, n = L->n;
-  float *W = s->w1;
+  if (!o->method->lowrank_w) {
+    memcpy(out, L->W0, (size_t)m * n * sizeof(float));
+    return;
+  }
 #pragma omp parallel for schedule(static) num_threads(nthreads_for(s))
-  for (int i = 0; i < m; i++) effective_row(W + (long)i * n, L, o, i);
-  return W;
+  for (int i = 0; i < m; i++) effective_row(out + (long)i * n, L, o, i);
 }
 
 void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *out, const float *inp, int N,

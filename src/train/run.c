@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <math.h>
 
+#include "pst/checkpoint.h"
 #include "pst/dataload.h"
 #include "pst/dist.h"
 #include "pst/hfmodel.h"
@@ -105,6 +106,8 @@ typedef struct {
   pst_config cfg;          /* resolved: model dims from model.hf_dir, num_labels from the data */
   pst_dist *dist;
   FILE *rank_log;          /* dist.rank_logs: this rank's log file */
+  char ckpt_dir[PST_PATH_MAX + 16];
+  char base_model[PST_PATH_MAX + 64], base_sha256[65];
   pst_tokenizer *tok;
   pst_split train, dev;
   int glue_task;           /* -1 unless data.format = glue */
@@ -194,15 +197,20 @@ static pst_err global_nnz(run_state *s, long *kept, long *all) {
 /* A JSON number, or null where JSON has none (NaN, infinities). */
 static json_t *json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-/* Write results.json atomically: every evaluation and the selected one. */
+/* results.json's content: every evaluation and the selected one (NULL: out of memory). */
+static json_t *results_json(const run_state *s) {
+  return json_pack("{s:s, s:s, s:f, s:O, s:O}", "task",
+                   s->glue_task >= 0 ? pst_glue_task_name((pst_glue_task)s->glue_task) : s->cfg.task, "method",
+                   s->cfg.method, "target_sparsity", s->cfg.sparsity_final, "best", s->best ? s->best : json_null(),
+                   "evals", s->evals);
+}
+
+/* Write results.json atomically. */
 static pst_err write_results(const run_state *s) {
   char path[PST_PATH_MAX + 32], tmp[PST_PATH_MAX + 48];
   snprintf(path, sizeof path, "%s/results.json", s->cfg.run_dir);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  json_t *root = json_pack("{s:s, s:s, s:f, s:O, s:O}", "task",
-                           s->glue_task >= 0 ? pst_glue_task_name((pst_glue_task)s->glue_task) : s->cfg.task,
-                           "method", s->cfg.method, "target_sparsity", s->cfg.sparsity_final, "best",
-                           s->best ? s->best : json_null(), "evals", s->evals);
+  json_t *root = results_json(s);
   if (!root) PST_ERR(PST_ERR_MEM, "cannot build results.json");
   int bad = json_dump_file(root, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(8));
   json_decref(root);
@@ -251,6 +259,149 @@ static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   return s->dist->world_rank == 0 ? write_results(s) : PST_OK;
 }
 
+/* The frozen weights' identity for the checkpoint: the weights file (or the HF directory's
+ * model file) and its SHA-256, computed by rank 0 and sent to all. */
+static pst_err base_identity(run_state *s) {
+  const pst_config *cfg = &s->cfg;
+  char file[PST_PATH_MAX + 64] = "";
+  if (cfg->weights[0]) {
+    pst_config_path(cfg, cfg->weights, file, sizeof file);
+  } else if (cfg->hf_dir[0]) {
+    char dir[PST_PATH_MAX];
+    pst_config_path(cfg, cfg->hf_dir, dir, sizeof dir);
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    FILE *f = fopen(file, "rb");
+    if (f) fclose(f);
+    else snprintf(file, sizeof file, "%s/model.safetensors.index.json", dir);
+  }
+  if (!file[0]) {
+    snprintf(s->base_model, sizeof s->base_model, "random (seed %llu, init_std %g)", (unsigned long long)cfg->seed,
+             cfg->init_std);
+    return PST_OK;
+  }
+  snprintf(s->base_model, sizeof s->base_model, "%s", file);
+  pst_err rc = s->dist->world_rank == 0 ? pst_file_sha256(file, s->base_sha256) : PST_OK;
+  PST_CHECK(pst_dist_world_max_int(s->dist, &rc));
+  if (rc) PST_ERR(rc, "cannot hash the base model %s", file);
+  PST_CHECK(pst_dist_bcast(s->dist, s->base_sha256, sizeof s->base_sha256));
+  return PST_OK;
+}
+
+/* results.json's content with every digit (a resumed run continues from exact values). */
+static char *results_text(const run_state *s) {
+  json_t *root = results_json(s);
+  char *txt = root ? json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(17)) : NULL;
+  json_decref(root);
+  return txt;
+}
+
+/* Write the checkpoint of the current step (collective), then prune old ones (rank 0). */
+static pst_err save_checkpoint(run_state *s, long epoch, long cursor) {
+  pst_ckpt_meta meta;
+  memset(&meta, 0, sizeof meta);
+  meta.step = s->tr.step;
+  meta.epoch = epoch;
+  meta.cursor = cursor;
+  meta.total_steps = s->tr.total_steps;
+  meta.sparsity = s->tr.sparsity;
+  meta.seed = s->cfg.seed;
+  snprintf(meta.base_model, sizeof meta.base_model, "%s", s->base_model);
+  memcpy(meta.base_sha256, s->base_sha256, sizeof meta.base_sha256);
+  size_t len = 0;
+  FILE *mf = open_memstream(&meta.config_text, &len);
+  if (mf) {
+    pst_config_write(&s->cfg, mf);
+    fclose(mf);
+  }
+  meta.results_json = results_text(s);
+  pst_err rc = meta.config_text && meta.results_json ? PST_OK : PST_ERR_MEM;
+  char path[PST_PATH_MAX + 32];
+  pst_ckpt_path(path, sizeof path, s->ckpt_dir, s->tr.step);
+  double t0 = pst_now();
+  if (!rc) rc = pst_ckpt_write(path, s->dist, s->model, &s->tr.opt, &meta);
+  pst_ckpt_meta_free(&meta);
+  if (rc) {
+    pst_err_trace(__FILE__, __LINE__, __func__);
+    return rc;
+  }
+  if (s->dist->world_rank == 0) pst_ckpt_prune(s->ckpt_dir, s->cfg.ckpt_keep);
+  pst_log(1, "pst: checkpoint %s (%.2f s)\n", path, pst_now() - t0);
+  return PST_OK;
+}
+
+/* metrics.jsonl of a resumed run: the records up to `step` (a killed run may have logged
+ * later ones), rewritten atomically, then opened for appending. */
+static pst_err reopen_metrics(run_state *s, const char *path, long step) {
+  char tmp[PST_PATH_MAX + 48], line[8192];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+  if (!out) {
+    if (in) fclose(in);
+    PST_ERR(PST_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+  }
+  while (in && fgets(line, sizeof line, in)) {
+    const char *p = strstr(line, "\"step\":");
+    if (p && strtol(p + 7, NULL, 10) <= step && line[strlen(line) - 1] == '\n') fputs(line, out);
+  }
+  if (in) fclose(in);
+  if (fclose(out) || rename(tmp, path)) PST_ERR(PST_ERR_IO, "cannot rewrite '%s': %s", path, strerror(errno));
+  if (!(s->metrics = fopen(path, "a"))) PST_ERR(PST_ERR_IO, "cannot append to '%s': %s", path, strerror(errno));
+  return PST_OK;
+}
+
+/* --resume: load the newest checkpoint that reads back completely (auto), or the given one.
+ * Returns with *resumed = 0 when auto finds none. Collective. */
+static pst_err resume(run_state *s, long *epoch, long *cursor, int *resumed) {
+  const pst_config *cfg = &s->cfg;
+  *resumed = 0;
+  if (!strcmp(cfg->ckpt_resume, "none")) return PST_OK;
+  long steps[256];
+  char paths[256][PST_PATH_MAX + 32];
+  int n = 0;
+  if (!strcmp(cfg->ckpt_resume, "auto")) {
+    n = pst_ckpt_list(s->ckpt_dir, steps, 256);
+    for (int i = 0; i < n; i++) pst_ckpt_path(paths[i], sizeof paths[i], s->ckpt_dir, steps[i]);
+    if (!n) pst_log(1, "pst: --resume auto: no checkpoint in %s, starting from step 0\n", s->ckpt_dir);
+  } else {
+    pst_config_path(cfg, cfg->ckpt_resume, paths[0], sizeof paths[0]);
+    n = 1;
+  }
+  for (int i = 0; i < n; i++) {
+    pst_ckpt_meta meta;
+    pst_err rc = pst_ckpt_read(paths[i], s->dist, s->model, &s->tr.opt, &meta);
+    if (rc) {
+      if (n == 1 && strcmp(cfg->ckpt_resume, "auto")) return rc;
+      pst_log(1, "pst: warning: skipping checkpoint %s: %s\n", paths[i], pst_err_message());
+      pst_err_clear();
+      continue;
+    }
+    json_error_t jerr;
+    json_t *res = json_loads(meta.results_json, 0, &jerr);
+    if (meta.total_steps != s->tr.total_steps)
+      pst_log(1, "pst: warning: %s was written for %ld steps, this run has %ld (the schedules follow this run)\n",
+              paths[i], meta.total_steps, s->tr.total_steps);
+    if (res && json_is_array(json_object_get(res, "evals"))) {
+      json_decref(s->evals);
+      s->evals = json_incref(json_object_get(res, "evals"));
+      json_t *b = json_object_get(res, "best");
+      s->best = json_is_object(b) ? json_incref(b) : NULL;
+    }
+    json_decref(res);
+    s->tr.step = meta.step;
+    s->tr.sparsity = pst_schedule_at(&s->tr.sched, meta.step, s->tr.total_steps);
+    *epoch = meta.epoch;
+    *cursor = meta.cursor;
+    pst_log(1, "pst: resumed from %s (step %ld, written on dp %d x tp %d)\n", paths[i], meta.step, meta.dp, meta.tp);
+    pst_ckpt_meta_free(&meta);
+    pst_dist_phase(s->dist, PST_PHASE_TOPK);
+    PST_CHECK(pst_model_update_masks(s->model, s->tr.sparsity));
+    *resumed = 1;
+    return PST_OK;
+  }
+  if (n && !strcmp(cfg->ckpt_resume, "auto")) pst_log(1, "pst: --resume auto: no readable checkpoint, starting from step 0\n");
+  return PST_OK;
+}
+
 static pst_err run(run_state *s) {
   PST_CHECK(load_data(s));
   const pst_config *cfg = &s->cfg;
@@ -270,6 +421,9 @@ static pst_err run(run_state *s) {
   long steps_per_epoch = micro_per_epoch / accum > 0 ? micro_per_epoch / accum : 1;
   long total = cfg->steps ? cfg->steps : (long)cfg->epochs * steps_per_epoch;
 
+  if (cfg->ckpt_dir[0]) pst_config_path(cfg, cfg->ckpt_dir, s->ckpt_dir, sizeof s->ckpt_dir);
+  else snprintf(s->ckpt_dir, sizeof s->ckpt_dir, "%s/checkpoints", cfg->run_dir);
+  PST_CHECK(base_identity(s));
   PST_CHECK(pst_model_create(&s->model, cfg, Bl, T, &d->tp_group));
   pst_model_init_random(s->model, cfg->seed);
   if (cfg->hf_dir[0]) {
@@ -286,20 +440,24 @@ static pst_err run(run_state *s) {
   if (!s->micro || !s->order || !s->evals) PST_ERR(PST_ERR_MEM, "out of memory for batches");
   for (int i = 0; i < accum; i++) PST_CHECK(pst_batch_alloc(&s->micro[i], Bl, T, task));
 
+  PST_CHECK(pst_trainer_init(&s->tr, cfg, s->model, total, d));
+  s->have_trainer = 1;
+  long epoch = 0, cursor = 0;
+  int resumed;
+  PST_CHECK(resume(s, &epoch, &cursor, &resumed));
+
   if (writer) {
     PST_CHECK(make_dirs(cfg->run_dir));
+    PST_CHECK(make_dirs(s->ckpt_dir));
     snprintf(path, sizeof path, "%s/config.ini", cfg->run_dir);
     FILE *f = fopen(path, "w");
     if (!f) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
     pst_config_write(cfg, f);
     fclose(f);
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
-    s->metrics = fopen(path, "w");
-    if (!s->metrics) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    if (resumed) PST_CHECK(reopen_metrics(s, path, s->tr.step));
+    else if (!(s->metrics = fopen(path, "w"))) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
   }
-
-  PST_CHECK(pst_trainer_init(&s->tr, cfg, s->model, total, d));
-  s->have_trainer = 1;
   const pst_params *tp = pst_model_trainables(s->model);
   size_t ntrain = 0; /* global count: the tp shards' tensors have their global shapes */
   for (int i = 0; i < tp->n; i++) ntrain += (size_t)tp->t[i].gshape[0] * (size_t)tp->t[i].gshape[1];
@@ -321,10 +479,10 @@ static pst_err run(run_state *s) {
               (long long)big->shape[1], (long long)big->gshape[0], (long long)big->gshape[1]);
   }
 
-  long epoch = 0, cursor = 0;
   pst_shuffle(s->order, train->n, cfg->seed, epoch);
   double t0 = pst_now(), last_log = t0, loss_since_log = 0;
-  long last_step = 0;
+  const long first_step = s->tr.step;
+  long last_step = first_step;
   pst_dist_stats_reset(d);
   double comm_t0 = pst_now();
   int stop = 0;
@@ -361,7 +519,7 @@ static pst_err run(run_state *s) {
     if (s->tr.step % cfg->log_every == 0 || s->tr.step == total) {
       double tps = (double)(s->tr.step - last_step) * B * T * accum / (now - last_log);
       char eta[32];
-      format_eta(eta, sizeof eta, (now - t0) / (double)s->tr.step * (double)(total - s->tr.step));
+      format_eta(eta, sizeof eta, (now - t0) / (double)(s->tr.step - first_step) * (double)(total - s->tr.step));
       /* loss: mean over the steps since the previous line */
       pst_log(1, "step %ld/%ld | loss %.4f | lr %.2e | sparsity %.3f | %.0f tok/s | ETA %s\n", s->tr.step, total,
               loss_since_log / (double)(s->tr.step - last_step), s->tr.lr, achieved, tps, eta);
@@ -374,13 +532,20 @@ static pst_err run(run_state *s) {
       PST_CHECK(evaluate_dev(s, task, epoch));
     stop = stop_requested;  /* every rank stops after the same step */
     PST_CHECK(pst_dist_world_max_int(d, &stop));
+    if (s->metrics) fflush(s->metrics);
+    if (stop || s->tr.step == total || (cfg->ckpt_every > 0 && s->tr.step % cfg->ckpt_every == 0))
+      PST_CHECK(save_checkpoint(s, epoch, cursor));
   }
-  if (d->world_size > 1 && s->tr.step > 0) {
-    pst_log(1, "pst: %.3f s per step over %ld steps\n", (pst_now() - comm_t0) / (double)s->tr.step, s->tr.step);
-    PST_CHECK(pst_dist_stats_report(d, s->tr.step, stderr));
+  const long done = s->tr.step - first_step;
+  if (d->world_size > 1 && done > 0) {
+    pst_log(1, "pst: %.3f s per step over %ld steps\n", (pst_now() - comm_t0) / (double)done, done);
+    PST_CHECK(pst_dist_stats_report(d, done, stderr));
   }
-  if (s->metrics) fflush(s->metrics);
-  if (stop) pst_log(1, "pst: stopped by signal %d after step %ld\n", stop, s->tr.step);
+  if (stop) { /* preempted: the checkpoint is written; leave quickly, the rerun continues */
+    pst_log(1, "pst: stopped by signal %d after step %ld; resume with --resume auto\n", stop, s->tr.step);
+    stop_requested = stop;
+    return PST_ERR_ARG;
+  }
   snprintf(path, sizeof path, "%s/trainables.safetensors", cfg->run_dir);
   PST_CHECK(save_trainables(s->model, d, path));
   pst_log(1, "pst: wrote %s\n", path);
@@ -403,11 +568,10 @@ static pst_err run(run_state *s) {
     snprintf(path, sizeof path, "%s/results.json", cfg->run_dir);
     pst_log(1, "pst: wrote %s\n", path);
   }
-  if (stop) stop_requested = stop;
-  return stop ? PST_ERR_ARG : PST_OK;
+  return PST_OK;
 }
 
-pst_err pst_train_run(const pst_config *cfg, pst_dist *dist) {
+pst_err pst_train_run(const pst_config *cfg, pst_dist *dist, int *preempted) {
   run_state s;
   memset(&s, 0, sizeof s);
   s.cfg = *cfg;
@@ -428,9 +592,12 @@ pst_err pst_train_run(const pst_config *cfg, pst_dist *dist) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL); /* Slurm's --signal warning before the time limit */
   pst_err rc = run(&s);
-  if (rc == PST_ERR_ARG && stop_requested) {
-    pst_err_set(rc, __FILE__, __LINE__, __func__, "interrupted by signal %d (trainable tensors were saved)", (int)stop_requested);
+  *preempted = rc == PST_ERR_ARG && stop_requested;
+  if (*preempted) {
+    pst_err_set(rc, __FILE__, __LINE__, __func__, "stopped by signal %d; the checkpoint of the last step is written",
+                (int)stop_requested);
   } else if (rc) {
     pst_err_trace(__FILE__, __LINE__, __func__);
   }

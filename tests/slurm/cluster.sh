@@ -23,6 +23,8 @@
 # Settings (environment):
 #   SLURM_TEST_CTLD_PORT, SLURM_TEST_SLURMD_PORT  fixed ports instead of free random ones
 #   SLURM_TEST_TIMEOUT                            seconds to wait for the idle node (60)
+#   SLURM_TEST_CRED_EXPIRE                        AuthInfo cred_expire (30; Slurm's default is
+#                                                 120): a requeued job is held that long + 1 s
 set -u
 
 me=${0##*/}
@@ -118,7 +120,7 @@ do_stop() {
 }
 
 do_start() {
-    local d=$1 host ncpu ctld_port slurmd_port sbin t0 timeout state i name
+    local d=$1 host ncpu cred_expire ctld_port slurmd_port sbin t0 timeout state i name
     need_tools
     [ "$(id -u)" = 0 ] || { say "SKIP: must run as root (slurmd launches jobs as any user)"; exit 77; }
     mkdir -p "$d" || die "cannot create $d"
@@ -130,6 +132,7 @@ do_start() {
     done
     t0=$(date +%s.%N)
     timeout=${SLURM_TEST_TIMEOUT:-60}
+    cred_expire=${SLURM_TEST_CRED_EXPIRE:-30}
     host=$(hostname -s)
     ncpu=$(nproc)
     ctld_port=${SLURM_TEST_CTLD_PORT:-$(pick_port)}
@@ -157,7 +160,8 @@ SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$d/munge/munge.socket
+# cred_expire: also how long a requeued job waits before it may start again (default 120)
+AuthInfo=socket=$d/munge/munge.socket,cred_expire=$cred_expire
 StateSaveLocation=$d/state
 SlurmdSpoolDir=$d/spool
 SlurmctldPidFile=$d/state/slurmctld.pidfile
@@ -183,6 +187,8 @@ LaunchParameters=use_interactive_step
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/backfill
+# look at pending jobs (requeued ones, BeginTime) every few seconds instead of 30-60 s
+SchedulerParameters=bf_interval=5,sched_interval=5
 ReturnToService=2
 # requeue on node failure / scontrol requeue / sbatch --requeue; signals before the limit
 JobRequeue=1

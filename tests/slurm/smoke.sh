@@ -97,7 +97,7 @@ if [ -z "$aid" ]; then
 elif ! wait_job "$aid" 120; then
     bad "(c) array job $aid not finished after 120 s"; scancel "$aid"
 else
-    n=$(scontrol -o show job "$aid" 2>/dev/null | grep -c "JobState=COMPLETED .*ExitCode=0:0\|JobState=COMPLETED")
+    n=$(scontrol -o show job "$aid" 2>/dev/null | grep "JobState=COMPLETED " | grep -c " ExitCode=0:0 ")
     nout=0
     for t in 1 2 3; do grep -q "^task $t on " "$tmp/arr-${aid}_$t.out" 2>/dev/null && nout=$((nout + 1)); done
     if [ "$n" = 3 ] && [ "$nout" = 3 ]; then
