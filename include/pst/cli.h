@@ -14,5 +14,8 @@ int pst_cli_config(int argc, char **argv, pst_config *cfg, int *verbose, const c
 int pst_cmd_train(int argc, char **argv);
 int pst_cmd_inspect_model(int argc, char **argv);
 int pst_cmd_prep(int argc, char **argv);
+/* `pst inspect CKPT` and `pst export CKPT --format hf|csr OUT` (ckpt_cmd.c) */
+int pst_cmd_inspect(int argc, char **argv);
+int pst_cmd_export(int argc, char **argv);
 
 #endif

@@ -6,7 +6,8 @@
 #   srun -n 2 --mpi=pmix -O ./pst ...
 #   tests/slurm/cluster.sh stop DIR
 #
-# `start` writes into DIR a munge key, slurm.conf and cgroup.conf, then starts munged,
+# `start` writes into DIR a munge key and slurm.conf (no cgroup.conf: no cgroup plugin is
+# used, proctrack/linuxproc + task/none work without systemd or cgroups), then starts munged,
 # slurmctld and slurmd (as root, in the foreground of background shells: no systemd, no
 # init scripts, nothing under /etc, /run or /var is touched), records their PIDs in
 # DIR/*.pid, and waits until `sinfo` shows the node idle (60 s, then prints the logs and
@@ -110,7 +111,7 @@ do_stop() {
     # Job steps started by slurmd (slurmstepd) are children of nobody we know; they end
     # with slurmd's SIGTERM in practice. Report any left behind that still use this DIR.
     for pid in $(pgrep -f "slurmstepd" 2>/dev/null); do
-        if tr '\0' ' ' <"/proc/$pid/environ" 2>/dev/null | grep -q "SLURM_CONF=$d/slurm.conf"; then
+        if tr '\0' ' ' 2>/dev/null <"/proc/$pid/environ" | grep -q "SLURM_CONF=$d/slurm.conf"; then
             say "leftover slurmstepd $pid of this cluster: SIGKILL"
             kill -KILL "$pid" 2>/dev/null
         fi
@@ -134,7 +135,7 @@ do_start() {
     timeout=${SLURM_TEST_TIMEOUT:-60}
     cred_expire=${SLURM_TEST_CRED_EXPIRE:-30}
     host=$(hostname -s)
-    ncpu=$(nproc)
+    ncpu=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OMP_NUM_THREADS
     ctld_port=${SLURM_TEST_CTLD_PORT:-$(pick_port)}
     slurmd_port=${SLURM_TEST_SLURMD_PORT:-$(pick_port "$ctld_port")}
     sbin=$(dirname "$(PATH=$PATH:/usr/sbin:/sbin command -v slurmctld)")
@@ -176,14 +177,13 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-# no slurmdbd, so no sacct: finished jobs stay in `scontrol show job` for MinJobAge
+# no slurmdbd, so no sacct: finished jobs stay in scontrol show job for MinJobAge
 # seconds, and each one gets a line in DIR/log/jobcomp.log
 JobCompType=jobcomp/filetxt
 JobCompLoc=$d/log/jobcomp.log
 MailProg=/bin/true
 SwitchType=switch/none
 MpiDefault=pmix
-LaunchParameters=use_interactive_step
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/backfill
@@ -201,11 +201,6 @@ SlurmctldTimeout=120
 MessageTimeout=30
 NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$ncpu State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
-EOF
-    cat >"$d/cgroup.conf" <<EOF
-# read only by cgroup plugins, none of which this cluster loads
-CgroupPlugin=autodetect
-IgnoreSystemd=yes
 EOF
 
     export SLURM_CONF=$d/slurm.conf

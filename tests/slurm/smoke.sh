@@ -66,6 +66,7 @@ cat >"$tmp/job.sh" <<EOF
 #!/bin/bash
 #SBATCH -J pst-smoke
 #SBATCH -n 2
+#SBATCH --overcommit
 #SBATCH -t 5
 #SBATCH --requeue
 #SBATCH --signal=B:USR1@30
@@ -76,8 +77,8 @@ EOF
 jid=$(sbatch --parsable "$tmp/job.sh" 2>"$tmp/b.err")
 if [ -z "$jid" ]; then
     bad "(b) sbatch refused the job: $(cat "$tmp/b.err")"
-elif ! wait_job "$jid" 300; then
-    bad "(b) sbatch job $jid still queued/running after 300 s"; scancel "$jid"
+elif ! wait_job "$jid" 180; then
+    bad "(b) sbatch job $jid still queued/running after 180 s"; scancel "$jid"
 else
     st=$(job_field "$jid" JobState) ec=$(job_field "$jid" ExitCode)
     if [ "$st" = COMPLETED ] && [ "$ec" = 0:0 ] && grep -q "2 ranks = dp 1 x tp 2" "$tmp/job-$jid.out" \
