@@ -22,28 +22,12 @@
 #include "pst/hfmodel.h"
 #include "pst/metrics.h"
 #include "pst/run.h"
+#include "pst/rundir.h"
 #include "pst/safetensors.h"
 #include "pst/train.h"
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
-
-/* mkdir -p */
-static pst_err make_dirs(const char *path) {
-  char buf[PST_PATH_MAX];
-  if (strlen(path) >= sizeof buf) PST_ERR(PST_ERR_ARG, "path too long: %s", path);
-  strcpy(buf, path);
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || *p == 0) {
-      char c = *p;
-      *p = 0;
-      if (mkdir(buf, 0777) && errno != EEXIST) PST_ERR(PST_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-      *p = c;
-      if (!c) break;
-    }
-  }
-  return PST_OK;
-}
 
 static void format_eta(char *out, size_t n, double s) {
   if (s < 0 || s > 1e8) snprintf(out, n, "?");
@@ -105,7 +89,8 @@ static pst_err save_trainables(pst_model *m, pst_dist *d, const char *path) {
 typedef struct {
   pst_config cfg;          /* resolved: model dims from model.hf_dir, num_labels from the data */
   pst_dist *dist;
-  FILE *rank_log;          /* dist.rank_logs: this rank's log file */
+  FILE *rank_log;          /* dist.rank_logs: this rank's log file (ranks > 0) */
+  pst_rundir rundir;       /* rank 0: lock, status.json, train.log */
   char ckpt_dir[PST_PATH_MAX + 16];
   char base_model[PST_PATH_MAX + 64], base_sha256[65];
   pst_tokenizer *tok;
@@ -131,10 +116,9 @@ static void run_state_free(run_state *s) {
   pst_split_free(&s->dev);
   pst_tokenizer_free(s->tok);
   if (s->metrics) fclose(s->metrics);
-  if (s->rank_log) {
-    pst_log_setup(s->dist->world_rank == 0, NULL);
-    fclose(s->rank_log);
-  }
+  pst_log_setup(s->dist->world_rank == 0, NULL);
+  if (s->rank_log) fclose(s->rank_log);
+  pst_rundir_close(&s->rundir);
   json_decref(s->evals);
   json_decref(s->best);
 }
@@ -143,7 +127,7 @@ static void run_state_free(run_state *s) {
  * model.hf_dir, task and classes from data.format = glue, classes from the training data. */
 static pst_err load_data(run_state *s) {
   pst_config *cfg = &s->cfg;
-  char path[PST_PATH_MAX];
+  char path[PST_PATH_MAX + 64];
   s->glue_task = -1;
   if (cfg->hf_dir[0]) {
     pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
@@ -326,13 +310,14 @@ static pst_err save_checkpoint(run_state *s, long epoch, long cursor) {
   }
   if (s->dist->world_rank == 0) pst_ckpt_prune(s->ckpt_dir, s->cfg.ckpt_keep);
   pst_log(1, "pst: checkpoint %s (%.2f s)\n", path, pst_now() - t0);
+  if (s->dist->world_rank == 0) pst_rundir_status(&s->rundir, "running", s->tr.step, s->tr.total_steps, NULL);
   return PST_OK;
 }
 
 /* metrics.jsonl of a resumed run: the records up to `step` (a killed run may have logged
  * later ones), rewritten atomically, then opened for appending. */
 static pst_err reopen_metrics(run_state *s, const char *path, long step) {
-  char tmp[PST_PATH_MAX + 48], line[8192];
+  char tmp[PST_PATH_MAX + 128], line[8192];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
   if (!out) {
@@ -407,7 +392,7 @@ static pst_err run(run_state *s) {
   const pst_config *cfg = &s->cfg;
   pst_task task;
   PST_CHECK(pst_task_parse(&task, cfg->task));
-  char path[PST_PATH_MAX];
+  char path[PST_PATH_MAX + 64];
   const int B = cfg->batch_size, T = cfg->seq_len, accum = cfg->grad_accum;
   const pst_dataset *train = &s->train.ids;
   if (train->n < B) PST_ERR(PST_ERR_CONFIG, "data.train has %ld examples, fewer than train.batch_size = %d", train->n, B);
@@ -447,8 +432,8 @@ static pst_err run(run_state *s) {
   PST_CHECK(resume(s, &epoch, &cursor, &resumed));
 
   if (writer) {
-    PST_CHECK(make_dirs(cfg->run_dir));
-    PST_CHECK(make_dirs(s->ckpt_dir));
+    PST_CHECK(pst_make_dirs(cfg->run_dir));
+    PST_CHECK(pst_make_dirs(s->ckpt_dir));
     snprintf(path, sizeof path, "%s/config.ini", cfg->run_dir);
     FILE *f = fopen(path, "w");
     if (!f) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
@@ -526,6 +511,7 @@ static pst_err run(run_state *s) {
       loss_since_log = 0;
       last_log = now;
       last_step = s->tr.step;
+      if (writer) pst_rundir_status(&s->rundir, "running", s->tr.step, total, NULL);
     }
     epoch_ended = cfg->eval_every == 0 && s->tr.step % steps_per_epoch == 0;
     if (s->tr.step < total && (epoch_ended || (cfg->eval_every > 0 && s->tr.step % cfg->eval_every == 0)))
@@ -576,15 +562,24 @@ pst_err pst_train_run(const pst_config *cfg, pst_dist *dist, int *preempted) {
   memset(&s, 0, sizeof s);
   s.cfg = *cfg;
   s.dist = dist;
+  s.rundir.lock_fd = -1;
   pst_log_setup(dist->world_rank == 0, NULL);
-  if (cfg->rank_logs) {
+  if (dist->world_rank == 0) { /* lock the run dir first: nothing else may write into it */
+    pst_err rc = pst_rundir_open(&s.rundir, cfg->run_dir);
+    if (rc) {
+      pst_rundir_close(&s.rundir);
+      return rc;
+    }
+    pst_log_setup(1, s.rundir.log);
+    pst_rundir_status(&s.rundir, "running", 0, 0, NULL);
+  } else if (cfg->rank_logs) { /* rank 0's log is train.log */
     char path[PST_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/logs", cfg->run_dir);
-    pst_err rc = make_dirs(path);
+    pst_err rc = pst_make_dirs(path);
     if (rc) return rc;
     snprintf(path, sizeof path, "%s/logs/rank-%d.log", cfg->run_dir, dist->world_rank);
     if (!(s.rank_log = fopen(path, "w"))) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    pst_log_setup(dist->world_rank == 0, s.rank_log);
+    pst_log_setup(0, s.rank_log);
   }
   stop_requested = 0;
   struct sigaction sa;
@@ -600,6 +595,13 @@ pst_err pst_train_run(const pst_config *cfg, pst_dist *dist, int *preempted) {
                 (int)stop_requested);
   } else if (rc) {
     pst_err_trace(__FILE__, __LINE__, __func__);
+  }
+  if (dist->world_rank == 0) {
+    const long step = s.have_trainer ? s.tr.step : 0, total = s.have_trainer ? s.tr.total_steps : 0;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rc ? pst_err_message() : "");
+    pst_rundir_status(&s.rundir, *preempted ? "preempted" : rc ? "failed" : "done", step, total, rc ? msg : NULL);
+    if (rc && !*preempted && s.rundir.log) fprintf(s.rundir.log, "pst: error: %s\n", msg); /* for `pst grid status` */
   }
   run_state_free(&s);
   return rc;
