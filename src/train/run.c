@@ -353,6 +353,7 @@ static pst_err resume(run_state *s, long *epoch, long *cursor, int *resumed) {
   }
   for (int i = 0; i < n; i++) {
     pst_ckpt_meta meta;
+    double t0 = pst_now();
     pst_err rc = pst_ckpt_read(paths[i], s->dist, s->model, &s->tr.opt, &meta);
     if (rc) {
       if (n == 1 && strcmp(cfg->ckpt_resume, "auto")) return rc;
@@ -376,7 +377,8 @@ static pst_err resume(run_state *s, long *epoch, long *cursor, int *resumed) {
     s->tr.sparsity = pst_schedule_at(&s->tr.sched, meta.step, s->tr.total_steps);
     *epoch = meta.epoch;
     *cursor = meta.cursor;
-    pst_log(1, "pst: resumed from %s (step %ld, written on dp %d x tp %d)\n", paths[i], meta.step, meta.dp, meta.tp);
+    pst_log(1, "pst: resumed from %s (step %ld, written on dp %d x tp %d; read and verified in %.2f s)\n", paths[i],
+            meta.step, meta.dp, meta.tp, pst_now() - t0);
     pst_ckpt_meta_free(&meta);
     pst_dist_phase(s->dist, PST_PHASE_TOPK);
     PST_CHECK(pst_model_update_masks(s->model, s->tr.sparsity));
