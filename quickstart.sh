@@ -13,7 +13,7 @@ case "$mode" in check|demo|build) ;; *) echo "usage: $0 check|demo|build" >&2; e
 PKGS="build-essential autoconf automake libtool autoconf-archive pkg-config openmpi-bin libopenmpi-dev
 libopenblas-openmp-dev libhdf5-openmpi-dev libscalapack-openmpi-dev libjansson-dev libinih-dev libutf8proc-dev
 libcmocka-dev python3 python3-pip python3-torch python3-numpy valgrind
-slurmctld slurmd slurm-client munge libpmix-dev"
+slurmctld slurmd slurm-client munge libpmix-dev gnuplot-nox"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

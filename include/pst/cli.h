@@ -17,5 +17,7 @@ int pst_cmd_prep(int argc, char **argv);
 /* `pst inspect CKPT` and `pst export CKPT --format hf|csr OUT` (ckpt_cmd.c) */
 int pst_cmd_inspect(int argc, char **argv);
 int pst_cmd_export(int argc, char **argv);
+/* `pst grid expand|status|collect` (grid_cmd.c) */
+int pst_cmd_grid(int argc, char **argv);
 
 #endif
