@@ -79,8 +79,7 @@ void pst_grid_tail(FILE *out, const char *path, int n, const char *prefix);
  * they went to `report`. */
 pst_err pst_grid_collect(const char *outdir, const char *out, FILE *report);
 
-/* mkdir -p */
-pst_err pst_grid_mkdirs(const char *path);
+
 /* Absolute form of path relative to dir (itself absolute): "./" and leading "../" are
  * folded; the file need not exist. */
 void pst_grid_abspath(const char *dir, const char *path, char *out, size_t outsz);

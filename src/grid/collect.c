@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pst/grid.h"
+#include "pst/rundir.h"
 #include "pst/metrics.h"
 
 typedef struct {
@@ -274,10 +275,10 @@ pst_err pst_grid_collect(const char *outdir, const char *out, FILE *report) {
     }
   }
 
-  pst_err rc = pst_grid_mkdirs(out);
+  pst_err rc = pst_make_dirs(out);
   char plots[PST_PATH_MAX + 16], path[PST_PATH_MAX + 160], gp[PST_PATH_MAX];
   snprintf(plots, sizeof plots, "%s/plots", out);
-  if (!rc) rc = pst_grid_mkdirs(plots);
+  if (!rc) rc = pst_make_dirs(plots);
   const char *gnuplot = find_gnuplot(gp, sizeof gp);
   int pngs = 0, plot_fail = 0, nplots = 0;
   char (*tradeoff_png)[96] = calloc((size_t)(ngroups ? ngroups : 1), sizeof *tradeoff_png);

@@ -1,6 +1,7 @@
 /* grid.c — grid files (parse, check), their expansion into point run dirs with a manifest,
  * and the per-point state read from status.json (grid.h). */
 #include "pst/grid.h"
+#include "pst/rundir.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -22,22 +23,6 @@ static char *trim(char *s) {
 static int exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
-}
-
-pst_err pst_grid_mkdirs(const char *path) {
-  char buf[PST_PATH_MAX];
-  if (strlen(path) >= sizeof buf) PST_ERR(PST_ERR_ARG, "path too long: %s", path);
-  strcpy(buf, path);
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || *p == 0) {
-      char c = *p;
-      *p = 0;
-      if (mkdir(buf, 0777) && errno != EEXIST) PST_ERR(PST_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-      *p = c;
-      if (!c) break;
-    }
-  }
-  return PST_OK;
 }
 
 void pst_grid_abspath(const char *dir, const char *path, char *out, size_t outsz) {
@@ -520,7 +505,7 @@ pst_err pst_grid_manifest_load(const char *outdir, json_t **manifest) {
 
 pst_err pst_grid_expand(const pst_grid *g, const char *outdir_arg, int max_parallel, int *written, int *kept) {
   *written = *kept = 0;
-  PST_CHECK(pst_grid_mkdirs(outdir_arg));
+  PST_CHECK(pst_make_dirs(outdir_arg));
   char outdir[PST_PATH_MAX];
   {
     char *r = realpath(outdir_arg, NULL);
@@ -592,7 +577,7 @@ pst_err pst_grid_expand(const pst_grid *g, const char *outdir_arg, int max_paral
   for (long i = 0; !rc && i < g->npoints; i++) {
     char dir[PST_PATH_MAX + 32], file[PST_PATH_MAX + 64], st[PST_PATH_MAX + 64], mj[PST_PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s/points/%04ld", outdir, i);
-    if ((rc = pst_grid_mkdirs(dir))) break;
+    if ((rc = pst_make_dirs(dir))) break;
     snprintf(st, sizeof st, "%s/status.json", dir);
     snprintf(mj, sizeof mj, "%s/metrics.jsonl", dir);
     if (exists(st) || exists(mj)) { /* started: its config.ini is now the run's resolved one */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "pst/tokenizer.h"
+#include "h5util.h"
 
 #define COMM(h) (*(MPI_Comm *)(h))
 #define CHUNK_BYTES (1 << 20)
@@ -128,48 +129,6 @@ static herr_t ds_io(hid_t ds, hid_t type, hid_t dxpl, int nd, const hsize_t *sta
   if (rc >= 0) rc = write ? H5Dwrite(ds, type, ms, fs, dxpl, buf ? buf : &dummy) : H5Dread(ds, type, ms, fs, dxpl, buf ? buf : &dummy);
   H5Sclose(ms);
   H5Sclose(fs);
-  return rc;
-}
-
-static herr_t attr_write(hid_t loc, const char *name, hid_t type, const void *v) {
-  hid_t sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(sp);
-  return rc;
-}
-
-static herr_t attr_str(hid_t loc, const char *name, const char *s) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, strlen(s) + 1);
-  herr_t rc = attr_write(loc, name, t, s);
-  H5Tclose(t);
-  return rc;
-}
-
-static herr_t attr_read(hid_t loc, const char *name, hid_t type, void *v) {
-  if (H5Aexists(loc, name) <= 0) return -1;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Aread(a, type, v);
-  if (a >= 0) H5Aclose(a);
-  return rc;
-}
-
-static herr_t attr_read_str(hid_t loc, const char *name, char *out, size_t cap) {
-  if (H5Aexists(loc, name) <= 0) return -1;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = H5Aget_type(a);
-  size_t n = H5Tget_size(t);
-  herr_t rc = -1;
-  if (n <= cap) {
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    H5Tset_size(mt, n);
-    rc = H5Aread(a, mt, out);
-    H5Tclose(mt);
-    out[n - 1] = 0;
-  }
-  H5Tclose(t);
-  H5Aclose(a);
   return rc;
 }
 
@@ -364,13 +323,9 @@ static pst_err write_sparse(hid_t grp, pst_dist *d, pst_model *m, int i, hid_t d
   if (h >= 0) h = ds_io(dr, H5T_NATIVE_INT64, dxpl, 1, &rs, &rn, c.rowptr, active, 1);
   if (h >= 0) h = ds_io(dc, H5T_NATIVE_INT32, dxpl, 1, &vs, &vn, c.col, active, 1);
   if (h >= 0) h = ds_io(dv, H5T_NATIVE_FLOAT, dxpl, 1, &vs, &vn, c.val, active, 1);
-  if (h >= 0) h = attr_write(g, "nnz", H5T_NATIVE_LONG, &nnz_attr);
+  if (h >= 0) h = pst_h5_attr_write(g, "nnz", H5T_NATIVE_LONG, 0, &nnz_attr);
   int shape[2] = {gm, gn};
-  hid_t sp = H5Screate_simple(1, (hsize_t[]){2}, NULL);
-  hid_t a = H5Acreate2(g, "shape", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-  if (h >= 0) h = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT, shape);
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(sp);
+  if (h >= 0) h = pst_h5_attr_write(g, "shape", H5T_NATIVE_INT, 2, shape);
   if (dr >= 0) H5Dclose(dr);
   if (dc >= 0) H5Dclose(dc);
   if (dv >= 0) H5Dclose(dv);
@@ -394,18 +349,18 @@ static pst_err write_all(hid_t f, pst_dist *d, pst_model *m, const pst_adamw *op
   pst_err rc = PST_OK;
   long v[4] = {meta->step, meta->epoch, meta->cursor, meta->total_steps};
   int ver = PST_CKPT_VERSION, layout[2] = {d->dp, d->tp};
-  herr_t h = attr_str(f, "format", PST_CKPT_FORMAT);
-  if (h >= 0) h = attr_write(f, "version", H5T_NATIVE_INT, &ver);
-  if (h >= 0) h = attr_write(f, "step", H5T_NATIVE_LONG, &v[0]);
-  if (h >= 0) h = attr_write(f, "epoch", H5T_NATIVE_LONG, &v[1]);
-  if (h >= 0) h = attr_write(f, "data_cursor", H5T_NATIVE_LONG, &v[2]);
-  if (h >= 0) h = attr_write(f, "total_steps", H5T_NATIVE_LONG, &v[3]);
-  if (h >= 0) h = attr_write(f, "sparsity", H5T_NATIVE_DOUBLE, &meta->sparsity);
-  if (h >= 0) h = attr_write(f, "seed", H5T_NATIVE_UINT64, &meta->seed);
-  if (h >= 0) h = attr_write(f, "layout_dp", H5T_NATIVE_INT, &layout[0]);
-  if (h >= 0) h = attr_write(f, "layout_tp", H5T_NATIVE_INT, &layout[1]);
-  if (h >= 0) h = attr_str(f, "base_model", meta->base_model);
-  if (h >= 0) h = attr_str(f, "base_sha256", meta->base_sha256);
+  herr_t h = pst_h5_attr_write_str(f, "format", PST_CKPT_FORMAT);
+  if (h >= 0) h = pst_h5_attr_write(f, "version", H5T_NATIVE_INT, 0, &ver);
+  if (h >= 0) h = pst_h5_attr_write(f, "step", H5T_NATIVE_LONG, 0, &v[0]);
+  if (h >= 0) h = pst_h5_attr_write(f, "epoch", H5T_NATIVE_LONG, 0, &v[1]);
+  if (h >= 0) h = pst_h5_attr_write(f, "data_cursor", H5T_NATIVE_LONG, 0, &v[2]);
+  if (h >= 0) h = pst_h5_attr_write(f, "total_steps", H5T_NATIVE_LONG, 0, &v[3]);
+  if (h >= 0) h = pst_h5_attr_write(f, "sparsity", H5T_NATIVE_DOUBLE, 0, &meta->sparsity);
+  if (h >= 0) h = pst_h5_attr_write(f, "seed", H5T_NATIVE_UINT64, 0, &meta->seed);
+  if (h >= 0) h = pst_h5_attr_write(f, "layout_dp", H5T_NATIVE_INT, 0, &layout[0]);
+  if (h >= 0) h = pst_h5_attr_write(f, "layout_tp", H5T_NATIVE_INT, 0, &layout[1]);
+  if (h >= 0) h = pst_h5_attr_write_str(f, "base_model", meta->base_model);
+  if (h >= 0) h = pst_h5_attr_write_str(f, "base_sha256", meta->base_sha256);
   hid_t gm = H5Gcreate2(f, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (h >= 0) h = gm < 0 ? -1 : write_text(gm, "config", meta->config_text ? meta->config_text : "", d, dxpl);
   if (h >= 0) h = write_text(gm, "results", meta->results_json ? meta->results_json : "{}", d, dxpl);
@@ -501,41 +456,25 @@ pst_err pst_ckpt_write(const char *path, pst_dist *d, pst_model *m, const pst_ad
 
 /* ---- reading ---- */
 
-static char *read_text(hid_t f, const char *name) {
-  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-  if (ds < 0) return NULL;
-  hid_t sp = H5Dget_space(ds);
-  hssize_t n = H5Sget_simple_extent_npoints(sp);
-  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (s && n > 0 && H5Dread(ds, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) {
-    free(s);
-    s = NULL;
-  }
-  if (s) s[n] = 0;
-  H5Sclose(sp);
-  H5Dclose(ds);
-  return s;
-}
-
-static pst_err read_meta(hid_t f, const char *path, pst_ckpt_meta *meta) {
+pst_err pst_ckpt_meta_read_h5(hid_t f, const char *path, pst_ckpt_meta *meta) {
   memset(meta, 0, sizeof *meta);
   char fmt[64] = "";
   int ver = 0;
-  if (attr_read_str(f, "format", fmt, sizeof fmt) < 0 || strcmp(fmt, PST_CKPT_FORMAT))
+  if (pst_h5_attr_read_str(f, "format", fmt, sizeof fmt) < 0 || strcmp(fmt, PST_CKPT_FORMAT))
     PST_ERR(PST_ERR_FORMAT, "%s: not a pst checkpoint (format attribute '%s')", path, fmt);
-  if (attr_read(f, "version", H5T_NATIVE_INT, &ver) < 0 || ver != PST_CKPT_VERSION)
+  if (pst_h5_attr_read(f, "version", H5T_NATIVE_INT, &ver) < 0 || ver != PST_CKPT_VERSION)
     PST_ERR(PST_ERR_FORMAT, "%s: checkpoint version %d, this pst reads version %d", path, ver, PST_CKPT_VERSION);
-  if (attr_read(f, "step", H5T_NATIVE_LONG, &meta->step) < 0 || attr_read(f, "epoch", H5T_NATIVE_LONG, &meta->epoch) < 0 ||
-      attr_read(f, "data_cursor", H5T_NATIVE_LONG, &meta->cursor) < 0 ||
-      attr_read(f, "total_steps", H5T_NATIVE_LONG, &meta->total_steps) < 0 ||
-      attr_read(f, "sparsity", H5T_NATIVE_DOUBLE, &meta->sparsity) < 0 ||
-      attr_read(f, "seed", H5T_NATIVE_UINT64, &meta->seed) < 0 || attr_read(f, "layout_dp", H5T_NATIVE_INT, &meta->dp) < 0 ||
-      attr_read(f, "layout_tp", H5T_NATIVE_INT, &meta->tp) < 0 ||
-      attr_read_str(f, "base_model", meta->base_model, sizeof meta->base_model) < 0 ||
-      attr_read_str(f, "base_sha256", meta->base_sha256, sizeof meta->base_sha256) < 0)
+  if (pst_h5_attr_read(f, "step", H5T_NATIVE_LONG, &meta->step) < 0 || pst_h5_attr_read(f, "epoch", H5T_NATIVE_LONG, &meta->epoch) < 0 ||
+      pst_h5_attr_read(f, "data_cursor", H5T_NATIVE_LONG, &meta->cursor) < 0 ||
+      pst_h5_attr_read(f, "total_steps", H5T_NATIVE_LONG, &meta->total_steps) < 0 ||
+      pst_h5_attr_read(f, "sparsity", H5T_NATIVE_DOUBLE, &meta->sparsity) < 0 ||
+      pst_h5_attr_read(f, "seed", H5T_NATIVE_UINT64, &meta->seed) < 0 || pst_h5_attr_read(f, "layout_dp", H5T_NATIVE_INT, &meta->dp) < 0 ||
+      pst_h5_attr_read(f, "layout_tp", H5T_NATIVE_INT, &meta->tp) < 0 ||
+      pst_h5_attr_read_str(f, "base_model", meta->base_model, sizeof meta->base_model) < 0 ||
+      pst_h5_attr_read_str(f, "base_sha256", meta->base_sha256, sizeof meta->base_sha256) < 0)
     PST_ERR(PST_ERR_FORMAT, "%s: a root attribute is missing or unreadable", path);
-  meta->config_text = read_text(f, "meta/config");
-  meta->results_json = read_text(f, "meta/results");
+  meta->config_text = pst_h5_read_text(f, "meta/config");
+  meta->results_json = pst_h5_read_text(f, "meta/results");
   if (!meta->config_text || !meta->results_json) {
     pst_ckpt_meta_free(meta);
     PST_ERR(PST_ERR_FORMAT, "%s: /meta/config or /meta/results is unreadable (checksum?)", path);
@@ -547,7 +486,7 @@ pst_err pst_ckpt_read_meta(const char *path, pst_ckpt_meta *meta) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) PST_ERR(PST_ERR_IO, "cannot open checkpoint '%s' (missing, truncated or not HDF5)", path);
-  pst_err rc = read_meta(f, path, meta);
+  pst_err rc = pst_ckpt_meta_read_h5(f, path, meta);
   H5Fclose(f);
   if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
   return rc;
@@ -560,10 +499,8 @@ static pst_err verify_sparse(hid_t sp, const char *path, const char *name) {
   if (g < 0) PST_ERR(PST_ERR_FORMAT, "%s: /sparse/%s is missing", path, name);
   long nnz = -1;
   int shape[2] = {0, 0};
-  hid_t a = H5Aopen(g, "shape", H5P_DEFAULT);
-  herr_t h = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT, shape);
-  if (a >= 0) H5Aclose(a);
-  if (h >= 0) h = attr_read(g, "nnz", H5T_NATIVE_LONG, &nnz);
+  herr_t h = pst_h5_attr_read(g, "shape", H5T_NATIVE_INT, shape);
+  if (h >= 0) h = pst_h5_attr_read(g, "nnz", H5T_NATIVE_LONG, &nnz);
   int64_t *rp = h >= 0 ? malloc(((size_t)shape[0] + 1) * sizeof *rp) : NULL;
   int32_t *col = h >= 0 && nnz >= 0 ? malloc((size_t)(nnz ? nnz : 1) * sizeof *col) : NULL;
   float *val = col ? malloc((size_t)(nnz ? nnz : 1) * sizeof *val) : NULL;
@@ -659,7 +596,7 @@ pst_err pst_ckpt_read(const char *path, pst_dist *d, pst_model *m, pst_adamw *op
     pst_err_set(PST_ERR_IO, __FILE__, __LINE__, __func__, "cannot open checkpoint '%s' (missing, truncated or not HDF5)", path);
     rc = PST_ERR_IO;
   }
-  if (!rc) rc = read_meta(f, path, meta);
+  if (!rc) rc = pst_ckpt_meta_read_h5(f, path, meta);
   if (!rc) rc = read_all(f, path, d, m, opt);
   if (f >= 0) H5Fclose(f);
   pst_err all = agree(d, rc);

@@ -8,6 +8,8 @@
  * [nnz] of M ⊙ W' [m, n]. */
 #include "pst/export.h"
 
+#include "h5util.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -153,68 +155,6 @@ static pst_err copy_file(const char *src, const char *dst) {
 }
 
 /* ---- HDF5 helpers (< 0 on failure, like HDF5) ---- */
-
-static herr_t attr_read(hid_t loc, const char *name, hid_t type, void *v) {
-  if (H5Aexists(loc, name) <= 0) return -1;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Aread(a, type, v);
-  if (a >= 0) H5Aclose(a);
-  return rc;
-}
-
-static herr_t attr_read_str(hid_t loc, const char *name, char *out, size_t cap) {
-  if (H5Aexists(loc, name) <= 0) return -1;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  if (a < 0) return -1;
-  hid_t t = H5Aget_type(a);
-  size_t n = t < 0 ? 0 : H5Tget_size(t);
-  herr_t rc = -1;
-  if (n > 0 && n <= cap) {
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    H5Tset_size(mt, n);
-    rc = H5Aread(a, mt, out);
-    H5Tclose(mt);
-    out[n - 1] = 0;
-  }
-  if (t >= 0) H5Tclose(t);
-  H5Aclose(a);
-  return rc;
-}
-
-static herr_t attr_write(hid_t loc, const char *name, hid_t type, int n, const void *v) {
-  hsize_t dim = (hsize_t)n;
-  hid_t sp = n ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(sp);
-  return rc;
-}
-
-static herr_t attr_write_str(hid_t loc, const char *name, const char *s) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, strlen(s) + 1);
-  herr_t rc = attr_write(loc, name, t, 0, s);
-  H5Tclose(t);
-  return rc;
-}
-
-/* A 1-D u8 dataset as a string (NULL if unreadable). */
-static char *read_text(hid_t f, const char *name) {
-  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-  if (ds < 0) return NULL;
-  hid_t sp = H5Dget_space(ds);
-  hssize_t n = H5Sget_simple_extent_npoints(sp);
-  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (s && n > 0 && H5Dread(ds, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) {
-    free(s);
-    s = NULL;
-  }
-  if (s) s[n] = 0;
-  H5Sclose(sp);
-  H5Dclose(ds);
-  return s;
-}
 
 /* The HDF5 signature at offset 0, 512, 1024, ... (where a superblock may start). */
 static int has_hdf5_signature(const char *path, long long size) {
@@ -363,8 +303,8 @@ static pst_err collect_layers(hid_t f, pst_ckpt_info *info) {
     int shape[2] = {0, 0};
     L->nnz = -1;
     if (g >= 0) {
-      if (attr_read(g, "shape", H5T_NATIVE_INT, shape) < 0) shape[0] = shape[1] = 0;
-      if (attr_read(g, "nnz", H5T_NATIVE_LONG, &L->nnz) < 0) L->nnz = -1;
+      if (pst_h5_attr_read(g, "shape", H5T_NATIVE_INT, shape) < 0) shape[0] = shape[1] = 0;
+      if (pst_h5_attr_read(g, "nnz", H5T_NATIVE_LONG, &L->nnz) < 0) L->nnz = -1;
       H5Gclose(g);
     }
     L->rows = shape[0];
@@ -386,27 +326,13 @@ pst_err pst_ckpt_inspect(const char *path, pst_ckpt_info *info) {
   hid_t f;
   PST_CHECK(open_h5(path, &f, &info->file_bytes));
   pst_ckpt_meta *m = &info->meta;
-  char fmt[64] = "";
-  int ver = 0;
-  if (attr_read_str(f, "format", fmt, sizeof fmt) < 0 || strcmp(fmt, PST_CKPT_FORMAT)) {
+  pst_err mrc = pst_ckpt_meta_read_h5(f, path, m); /* format, version, attributes, /meta */
+  if (mrc == PST_ERR_FORMAT && (strstr(pst_err_message(), "not a pst checkpoint") || strstr(pst_err_message(), "checkpoint version"))) {
     H5Fclose(f);
-    PST_ERR(PST_ERR_FORMAT, "'%s' is HDF5 but not a pst checkpoint (format attribute '%s')", path, fmt);
+    return mrc;
   }
-  if (attr_read(f, "version", H5T_NATIVE_INT, &ver) < 0 || ver != PST_CKPT_VERSION) {
-    H5Fclose(f);
-    PST_ERR(PST_ERR_FORMAT, "%s: checkpoint version %d, this pst reads version %d", path, ver, PST_CKPT_VERSION);
-  }
-  info->meta_ok =
-      attr_read(f, "step", H5T_NATIVE_LONG, &m->step) >= 0 && attr_read(f, "epoch", H5T_NATIVE_LONG, &m->epoch) >= 0 &&
-      attr_read(f, "data_cursor", H5T_NATIVE_LONG, &m->cursor) >= 0 &&
-      attr_read(f, "total_steps", H5T_NATIVE_LONG, &m->total_steps) >= 0 &&
-      attr_read(f, "sparsity", H5T_NATIVE_DOUBLE, &m->sparsity) >= 0 &&
-      attr_read(f, "seed", H5T_NATIVE_UINT64, &m->seed) >= 0 && attr_read(f, "layout_dp", H5T_NATIVE_INT, &m->dp) >= 0 &&
-      attr_read(f, "layout_tp", H5T_NATIVE_INT, &m->tp) >= 0 &&
-      attr_read_str(f, "base_model", m->base_model, sizeof m->base_model) >= 0 &&
-      attr_read_str(f, "base_sha256", m->base_sha256, sizeof m->base_sha256) >= 0;
-  m->config_text = read_text(f, "meta/config");
-  m->results_json = read_text(f, "meta/results");
+  info->meta_ok = mrc == PST_OK;
+  if (!info->meta_ok) pst_err_clear(); /* reported as "meta: unreadable"; the datasets are still verified */
   visit_ctx c = {info, 0, PST_OK};
   herr_t h = VISIT(f, visit_cb, &c);
   pst_err rc = c.rc;
@@ -569,7 +495,7 @@ static pst_err verify_against_csr(const char *path, pst_model *m, int *bad_layer
     long nnz = -1;
     snprintf(nm, sizeof nm, "sparse/%s", pst_model_linear_name(m, i));
     hid_t g = H5Gopen2(f, nm, H5P_DEFAULT);
-    if (g >= 0 && attr_read(g, "nnz", H5T_NATIVE_LONG, &nnz) < 0) nnz = -1;
+    if (g >= 0 && pst_h5_attr_read(g, "nnz", H5T_NATIVE_LONG, &nnz) < 0) nnz = -1;
     if (nnz >= 0) {
       col = malloc((size_t)(nnz ? nnz : 1) * sizeof *col);
       val = malloc((size_t)(nnz ? nnz : 1) * sizeof *val);
@@ -1053,8 +979,8 @@ static pst_err copy_layer(hid_t src, hid_t dst, const char *name, const float *b
   if (gi < 0) PST_ERR(PST_ERR_FORMAT, "the checkpoint has no /%s", sg);
   long nnz = -1;
   int shape[2] = {0, 0};
-  herr_t h = attr_read(gi, "nnz", H5T_NATIVE_LONG, &nnz);
-  if (h >= 0) h = attr_read(gi, "shape", H5T_NATIVE_INT, shape);
+  herr_t h = pst_h5_attr_read(gi, "nnz", H5T_NATIVE_LONG, &nnz);
+  if (h >= 0) h = pst_h5_attr_read(gi, "shape", H5T_NATIVE_INT, shape);
   if (h >= 0 && (nnz < 0 || shape[0] != brows)) h = -1;
   int64_t *rp = h >= 0 ? malloc(((size_t)shape[0] + 1) * sizeof *rp) : NULL;
   int32_t *col = rp ? malloc((size_t)(nnz ? nnz : 1) * sizeof *col) : NULL;
@@ -1082,8 +1008,8 @@ static pst_err copy_layer(hid_t src, hid_t dst, const char *name, const float *b
   h = g < 0 ? -1 : 0;
   for (int k = 0; h >= 0 && k < 3; k++) h = write_1d(g, dsn[k], ft[k], mt[k], counts[k], bufs[k]);
   if (h >= 0) h = write_1d(g, "bias", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)brows, bias);
-  if (h >= 0) h = attr_write(g, "nnz", H5T_NATIVE_LONG, 0, &nnz);
-  if (h >= 0) h = attr_write(g, "shape", H5T_NATIVE_INT, 2, shape);
+  if (h >= 0) h = pst_h5_attr_write(g, "nnz", H5T_NATIVE_LONG, 0, &nnz);
+  if (h >= 0) h = pst_h5_attr_write(g, "shape", H5T_NATIVE_INT, 2, shape);
   if (g >= 0) H5Gclose(g);
   free(rp);
   free(col);
@@ -1101,13 +1027,13 @@ static pst_err write_csr(const char *ckpt, const char *tmp, pst_model *m, const 
     PST_ERR(PST_ERR_IO, "cannot create '%s'", tmp);
   }
   int ver = 1;
-  herr_t h = attr_write_str(f, "format", "pst-sparse-model");
-  if (h >= 0) h = attr_write(f, "version", H5T_NATIVE_INT, 0, &ver);
-  if (h >= 0) h = attr_write(f, "step", H5T_NATIVE_LONG, 0, &meta->step);
-  if (h >= 0) h = attr_write(f, "sparsity", H5T_NATIVE_DOUBLE, 0, &meta->sparsity);
-  if (h >= 0) h = attr_write_str(f, "base_model", meta->base_model);
-  if (h >= 0) h = attr_write_str(f, "base_sha256", meta->base_sha256);
-  if (h >= 0) h = attr_write_str(f, "config", meta->config_text);
+  herr_t h = pst_h5_attr_write_str(f, "format", "pst-sparse-model");
+  if (h >= 0) h = pst_h5_attr_write(f, "version", H5T_NATIVE_INT, 0, &ver);
+  if (h >= 0) h = pst_h5_attr_write(f, "step", H5T_NATIVE_LONG, 0, &meta->step);
+  if (h >= 0) h = pst_h5_attr_write(f, "sparsity", H5T_NATIVE_DOUBLE, 0, &meta->sparsity);
+  if (h >= 0) h = pst_h5_attr_write_str(f, "base_model", meta->base_model);
+  if (h >= 0) h = pst_h5_attr_write_str(f, "base_sha256", meta->base_sha256);
+  if (h >= 0) h = pst_h5_attr_write_str(f, "config", meta->config_text);
   pst_err rc = PST_OK;
   if (h < 0) {
     pst_err_set(PST_ERR_IO, __FILE__, __LINE__, __func__, "cannot write the attributes of '%s'", tmp);

@@ -1,0 +1,67 @@
+/* h5util.c — HDF5 attribute and text helpers shared by src/io (h5util.h). */
+#include "h5util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+herr_t pst_h5_attr_read(hid_t loc, const char *name, hid_t type, void *v) {
+  if (H5Aexists(loc, name) <= 0) return -1;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Aread(a, type, v);
+  if (a >= 0) H5Aclose(a);
+  return rc;
+}
+
+herr_t pst_h5_attr_read_str(hid_t loc, const char *name, char *out, size_t cap) {
+  if (H5Aexists(loc, name) <= 0) return -1;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) return -1;
+  hid_t t = H5Aget_type(a);
+  size_t n = t < 0 ? 0 : H5Tget_size(t);
+  herr_t rc = -1;
+  if (n > 0 && n <= cap) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, n);
+    rc = H5Aread(a, mt, out);
+    H5Tclose(mt);
+    out[n - 1] = 0;
+  }
+  if (t >= 0) H5Tclose(t);
+  H5Aclose(a);
+  return rc;
+}
+
+herr_t pst_h5_attr_write(hid_t loc, const char *name, hid_t type, int n, const void *v) {
+  hsize_t dim = (hsize_t)n;
+  hid_t sp = n ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(sp);
+  return rc;
+}
+
+herr_t pst_h5_attr_write_str(hid_t loc, const char *name, const char *s) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, strlen(s) + 1);
+  herr_t rc = pst_h5_attr_write(loc, name, t, 0, s);
+  H5Tclose(t);
+  return rc;
+}
+
+/* A 1-D u8 dataset as a string (NULL if unreadable). */
+char *pst_h5_read_text(hid_t f, const char *name) {
+  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+  if (ds < 0) return NULL;
+  hid_t sp = H5Dget_space(ds);
+  hssize_t n = H5Sget_simple_extent_npoints(sp);
+  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (s && n > 0 && H5Dread(ds, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) {
+    free(s);
+    s = NULL;
+  }
+  if (s) s[n] = 0;
+  H5Sclose(sp);
+  H5Dclose(ds);
+  return s;
+}
