@@ -41,8 +41,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
   autoreconf -fi
 fi
-if [ ! -f Makefile ] || [ configure -nt Makefile ]; then
-  ./configure -q
+# the CUDA backend is compiled (and its GPU tests run or skip) wherever the toolkit is installed
+pst_cuda=; [ -x /usr/local/cuda/bin/nvcc ] && pst_cuda=--with-cuda
+if [ ! -f Makefile ] || [ configure -nt Makefile ] || { [ -n "$pst_cuda" ] && ! grep -q '^#define PST_HAVE_CUDA 1' config.h; }; then
+  ./configure -q $pst_cuda
 fi
 make -j"$jobs"
 
