@@ -53,6 +53,8 @@ static inline void pst_dist_phase(pst_dist *d, pst_phase p) { d->phase = p; }
 /* In-place sums over the data-parallel group (collective over dp). */
 pst_err pst_dist_dp_sum_f32(pst_dist *d, float *x, long n, pst_phase phase);
 pst_err pst_dist_dp_sum_f64(pst_dist *d, double *x, long n, pst_phase phase);
+/* In-place sum of ints over the dp group (e.g. per-example predictions). */
+pst_err pst_dist_dp_sum_i32(pst_dist *d, int *x, long n);
 /* In-place sum of doubles over the tp group. */
 pst_err pst_dist_tp_sum_f64(pst_dist *d, double *x, long n);
 /* Wrapping sum of a u64 over the tp group. */

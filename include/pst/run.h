@@ -30,6 +30,7 @@ typedef struct {
  * F1 of class 1 for two classes), main = accuracy; regress: Pearson and Spearman, main = their
  * mean; lm: perplexity, main = -loss. */
 pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels, int glue_task,
+                     struct pst_dist *dist,
                      pst_eval_result *res);
 
 #endif

@@ -103,6 +103,10 @@ pst_err pst_dist_dp_sum_f64(pst_dist *d, double *x, long n, pst_phase phase) {
   return sum_in(d, d->dp_comm, d->dp, x, n, MPI_DOUBLE, sizeof(double), phase);
 }
 
+pst_err pst_dist_dp_sum_i32(pst_dist *d, int *x, long n) {
+  return sum_in(d, d->dp_comm, d->dp, x, n, MPI_INT, sizeof(int), PST_PHASE_OTHER);
+}
+
 pst_err pst_dist_tp_sum_f64(pst_dist *d, double *x, long n) {
   return sum_in(d, d->tp_comm, d->tp, x, n, MPI_DOUBLE, sizeof(double), PST_PHASE_OTHER);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pst/dist.h"
 #include "pst/metrics.h"
 #include "pst/run.h"
 
@@ -49,7 +50,7 @@ static pst_err score(pst_eval_result *res, pst_task task, int glue_task, int num
 }
 
 pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels, int glue_task,
-                     pst_eval_result *res) {
+                     pst_dist *dist, pst_eval_result *res) {
   memset(res, 0, sizeof *res);
   pst_batch b;
   PST_CHECK(pst_batch_alloc(&b, B, T, task));
@@ -63,9 +64,13 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
   }
   for (long i = 0; !rc && i < d->n; i++) order[i] = i;
   double loss_sum = 0, weight_sum = 0;
-  for (long first = 0; !rc && first < d->n; first += B) {
-    long real = d->n - first < B ? d->n - first : B;
-    pst_batch_fill(&b, d, order, d->n, first, task);
+  /* dp rank r evaluates examples [lo, hi) (its tp group together); the per-example results
+   * are summed over dp afterwards (each rank filled only its own range) */
+  const int dp = dist ? dist->dp : 1, r0 = dist ? dist->dp_rank : 0;
+  const long lo = d->n * r0 / dp, hi = d->n * (r0 + 1) / dp;
+  for (long first = lo; !rc && first < hi; first += B) {
+    long real = hi - first < B ? hi - first : B;
+    pst_batch_fill(&b, d, order, hi, first, task);
     double loss;
     if ((rc = pst_model_forward(m, &b, &loss))) break;
     long nlog;
@@ -102,6 +107,16 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
       }
       weight_sum += 1;
     }
+  }
+  if (!rc && dp > 1) {
+    double sums[2] = {loss_sum, weight_sum};
+    rc = pst_dist_dp_sum_f64(dist, sums, 2, PST_PHASE_OTHER);
+    if (!rc) rc = pst_dist_dp_sum_f64(dist, pf, d->n, PST_PHASE_OTHER);
+    if (!rc) rc = pst_dist_dp_sum_f64(dist, gf, d->n, PST_PHASE_OTHER);
+    if (!rc) rc = pst_dist_dp_sum_i32(dist, pred, d->n);
+    if (!rc) rc = pst_dist_dp_sum_i32(dist, gold, d->n);
+    loss_sum = sums[0];
+    weight_sum = sums[1];
   }
   if (!rc) {
     res->examples = d->n;

@@ -210,9 +210,9 @@ static pst_err write_results(const run_state *s) {
 static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   if (s->dev.ids.n == 0) return PST_OK;
   pst_eval_result r;
-  /* every rank evaluates the whole dev set with its replica (the tp group together) */
+  /* the dev set is split over the dp replicas (each tp group evaluates its part together) */
   PST_CHECK(pst_evaluate(s->model, &s->dev.ids, task, s->cfg.batch_size / s->dist->dp, s->cfg.seq_len,
-                         s->cfg.num_labels, s->glue_task, &r));
+                         s->cfg.num_labels, s->glue_task, s->dist, &r));
   long kept, all;
   PST_CHECK(global_nnz(s, &kept, &all));
   double achieved = 1.0 - (double)kept / (double)all;

@@ -5,7 +5,8 @@ Reads both run dirs' metrics.jsonl and trainables.safetensors (parsed here with 
 with pst) and checks: the same steps; at every step the same mask digest (a layout-
 independent fingerprint of every layer's mask, logged with dist.check_replicas = 1) and the
 loss within TOL relative; every mask tensor byte-identical; every float tensor within TOL
-relative in the L2 norm (||a - b|| <= TOL ||ref||). Also printed, not judged: the worst single
+relative in the L2 norm (||a - b|| <= TOL ||ref||); the dev evaluations of results.json (if
+any) with the same steps and every metric within TOL. Also printed, not judged: the worst single
 element relative to its tensor's largest magnitude — Adam divides each gradient by its own
 running RMS, so an element whose gradient is mostly float-order noise moves by up to lr either
 way, and a few such elements of a tensor that started at zero (V, B) reach ~1e-4 of its scale
@@ -86,9 +87,24 @@ def main():
             worst_t, worst_name = err, name
         if err > tol:
             bad.append("%s: relative L2 difference %.3g" % (name, err))
+    evals = 0
+    try:
+        ref_e = json.load(open(ref_dir + "/results.json"))["evals"]
+        run_e = json.load(open(run_dir + "/results.json"))["evals"]
+    except (OSError, KeyError, ValueError):
+        ref_e = run_e = []
+    if len(ref_e) != len(run_e):
+        bad.append("results.json: %d vs %d dev evaluations" % (len(ref_e), len(run_e)))
+    for a, b in zip(ref_e, run_e):  # dev metrics (the dp replicas split the dev set)
+        evals += 1
+        for k, v in a.items():
+            if k in ("step", "epoch", "sparsity") and v != b.get(k):
+                bad.append("dev eval %d: %s %s vs %s" % (evals, k, v, b.get(k)))
+            elif isinstance(v, float) and abs(v - b.get(k, float("nan"))) > tol * max(1.0, abs(v)):
+                bad.append("dev eval %d: %s %.9g vs %.9g" % (evals, k, v, b.get(k, float("nan"))))
     print("%s vs %s: %d steps, mask digests equal at %d; %d final masks; worst loss rel %.2e; worst tensor "
-          "(L2 rel) %.2e (%s); worst element %.2e of its tensor's scale"
-          % (run_dir, ref_dir, len(ref_m), digests, masks, worst_loss, worst_t, worst_name, worst_elem))
+          "(L2 rel) %.2e (%s); worst element %.2e of its tensor's scale; %d dev evaluations"
+          % (run_dir, ref_dir, len(ref_m), digests, masks, worst_loss, worst_t, worst_name, worst_elem, evals))
     for b in bad[:20]:
         print("  FAIL:", b)
     return 1 if bad else 0
