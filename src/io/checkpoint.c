@@ -501,6 +501,7 @@ static pst_err verify_sparse(hid_t sp, const char *path, const char *name) {
   int shape[2] = {0, 0};
   herr_t h = pst_h5_attr_read(g, "shape", H5T_NATIVE_INT, shape);
   if (h >= 0) h = pst_h5_attr_read(g, "nnz", H5T_NATIVE_LONG, &nnz);
+  if (h >= 0 && (shape[0] < 1 || shape[1] < 1 || nnz < 0 || nnz > (long)shape[0] * shape[1])) h = -1; /* damaged */
   int64_t *rp = h >= 0 ? malloc(((size_t)shape[0] + 1) * sizeof *rp) : NULL;
   int32_t *col = h >= 0 && nnz >= 0 ? malloc((size_t)(nnz ? nnz : 1) * sizeof *col) : NULL;
   float *val = col ? malloc((size_t)(nnz ? nnz : 1) * sizeof *val) : NULL;
@@ -508,17 +509,17 @@ static pst_err verify_sparse(hid_t sp, const char *path, const char *name) {
   const char *what = "its attributes";
   if (!rp || !col || !val) rc = PST_ERR_FORMAT;
   hid_t ds;
-#define RD(nm, type, buf)                                                                              \
+#define RD(nm, ftype, type, buf, count)                                                                              \
   if (!rc) {                                                                                           \
     what = nm;                                                                                         \
     ds = H5Dopen2(g, nm, H5P_DEFAULT);                                                                 \
-    if (ds < 0 || (nnz > 0 || strcmp(nm, "rowptr") == 0 ? H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 : 0)) \
+    if (ds < 0 || !pst_h5_dataset_is(ds, ftype, count) || (nnz > 0 || strcmp(nm, "rowptr") == 0 ? H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 : 0)) \
       rc = PST_ERR_FORMAT;                                                                             \
     if (ds >= 0) H5Dclose(ds);                                                                         \
   }
-  RD("rowptr", H5T_NATIVE_INT64, rp)
-  RD("col", H5T_NATIVE_INT32, col)
-  RD("val", H5T_NATIVE_FLOAT, val)
+  RD("rowptr", H5T_STD_I64LE, H5T_NATIVE_INT64, rp, (long long)shape[0] + 1)
+  RD("col", H5T_STD_I32LE, H5T_NATIVE_INT32, col, nnz)
+  RD("val", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, val, nnz)
 #undef RD
   if (!rc) {
     what = "its structure";
@@ -551,6 +552,14 @@ static pst_err read_all(hid_t f, const char *path, pst_dist *d, pst_model *m, ps
       if (ds < 0) {
         pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s: /%s is missing (a checkpoint of another model or method?)", path, name);
         rc = PST_ERR_FORMAT;
+        break;
+      }
+      if (!pst_h5_dataset_is(ds, H5T_IEEE_F32LE, (long long)(t->gshape[0] * t->gshape[1]))) {
+        pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__,
+                    "%s: /%s is not float32 [%lld, %lld] or its layout is damaged (a checkpoint of another model?)", path,
+                    name, (long long)t->gshape[0], (long long)t->gshape[1]);
+        rc = PST_ERR_FORMAT;
+        H5Dclose(ds);
         break;
       }
       hid_t sp = H5Dget_space(ds);

@@ -214,6 +214,11 @@ typedef struct {
 
 /* Read all of dataset ds, in slabs along dimension 0; 1 if every read succeeded. */
 static int read_fully(hid_t ds, long long *bytes, long long *stored) {
+  *bytes = *stored = 0;
+  /* only the types a checkpoint holds, checked before any read (see pst_h5_dataset_is) */
+  if (!pst_h5_dataset_is(ds, H5T_IEEE_F32LE, -1) && !pst_h5_dataset_is(ds, H5T_STD_I32LE, -1) &&
+      !pst_h5_dataset_is(ds, H5T_STD_I64LE, -1) && !pst_h5_dataset_is(ds, H5T_STD_U8LE, -1))
+    return 0;
   hid_t sp = H5Dget_space(ds), ft = H5Dget_type(ds);
   hid_t mt = ft < 0 ? -1 : H5Tget_native_type(ft, H5T_DIR_ASCEND);
   int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
@@ -503,11 +508,14 @@ static pst_err verify_against_csr(const char *path, pst_model *m, int *bad_layer
     int ok = g >= 0 && w && rp && col && val;
     const char *dsn[3] = {"rowptr", "col", "val"};
     hid_t types[3] = {H5T_NATIVE_INT64, H5T_NATIVE_INT32, H5T_NATIVE_FLOAT};
+    hid_t ftypes[3] = {H5T_STD_I64LE, H5T_STD_I32LE, H5T_IEEE_F32LE};
+    const long long counts[3] = {(long long)rows + 1, nnz, nnz};
     void *bufs[3] = {rp, col, val};
     for (int k = 0; ok && k < 3; k++) {
       if (k > 0 && nnz == 0) break;
       hid_t ds = H5Dopen2(g, dsn[k], H5P_DEFAULT);
-      ok = ds >= 0 && H5Dread(ds, types[k], H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[k]) >= 0;
+      ok = ds >= 0 && pst_h5_dataset_is(ds, ftypes[k], counts[k]) &&
+           H5Dread(ds, types[k], H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[k]) >= 0;
       if (ds >= 0) H5Dclose(ds);
     }
     if (g >= 0) H5Gclose(g);
@@ -981,7 +989,7 @@ static pst_err copy_layer(hid_t src, hid_t dst, const char *name, const float *b
   int shape[2] = {0, 0};
   herr_t h = pst_h5_attr_read(gi, "nnz", H5T_NATIVE_LONG, &nnz);
   if (h >= 0) h = pst_h5_attr_read(gi, "shape", H5T_NATIVE_INT, shape);
-  if (h >= 0 && (nnz < 0 || shape[0] != brows)) h = -1;
+  if (h >= 0 && (nnz < 0 || shape[0] != brows || shape[1] < 1 || nnz > (long)shape[0] * shape[1])) h = -1;
   int64_t *rp = h >= 0 ? malloc(((size_t)shape[0] + 1) * sizeof *rp) : NULL;
   int32_t *col = rp ? malloc((size_t)(nnz ? nnz : 1) * sizeof *col) : NULL;
   float *val = col ? malloc((size_t)(nnz ? nnz : 1) * sizeof *val) : NULL;
@@ -994,7 +1002,8 @@ static pst_err copy_layer(hid_t src, hid_t dst, const char *name, const float *b
   for (int k = 0; h >= 0 && k < 3; k++) {
     if (counts[k] == 0) continue;
     hid_t ds = H5Dopen2(gi, dsn[k], H5P_DEFAULT);
-    h = ds < 0 ? -1 : H5Dread(ds, mt[k], H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[k]);
+    h = ds < 0 || !pst_h5_dataset_is(ds, ft[k], (long long)counts[k]) ? -1
+                                                                        : H5Dread(ds, mt[k], H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[k]);
     if (ds >= 0) H5Dclose(ds);
   }
   H5Gclose(gi);

@@ -50,9 +50,34 @@ herr_t pst_h5_attr_write_str(hid_t loc, const char *name, const char *s) {
 }
 
 /* A 1-D u8 dataset as a string (NULL if unreadable). */
+int pst_h5_dataset_is(hid_t ds, hid_t type, long long numel) {
+  hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds), dcpl = H5Dget_create_plist(ds);
+  int ok = ft >= 0 && sp >= 0 && dcpl >= 0 && H5Tequal(ft, type) > 0;
+  hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
+  int nd = ok ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
+  ok = ok && nd >= 0 && nd <= 2;
+  if (ok && H5Pget_layout(dcpl) == H5D_CHUNKED) {
+    ok = H5Pget_chunk(dcpl, nd, chunk) == nd;
+    for (int i = 0; ok && i < nd; i++) ok = chunk[i] >= 1 && chunk[i] <= (dims[i] ? dims[i] : 1);
+  }
+  if (ok) {
+    hssize_t npts = H5Sget_simple_extent_npoints(sp);
+    ok = npts >= 0 && (numel < 0 || npts == numel) &&
+         (hsize_t)npts * H5Tget_size(type) <= (hsize_t)H5Dget_storage_size(ds);
+  }
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (sp >= 0) H5Sclose(sp);
+  if (ft >= 0) H5Tclose(ft);
+  return ok;
+}
+
 char *pst_h5_read_text(hid_t f, const char *name) {
   hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
   if (ds < 0) return NULL;
+  if (!pst_h5_dataset_is(ds, H5T_STD_U8LE, -1)) {
+    H5Dclose(ds);
+    return NULL;
+  }
   hid_t sp = H5Dget_space(ds);
   hssize_t n = H5Sget_simple_extent_npoints(sp);
   char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
