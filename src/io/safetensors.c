@@ -638,7 +638,7 @@ static pst_err build_header(st_writer *w, const char *path, const pst_st_entry *
       if (e->shape[d] < 0)
         PST_ERR(PST_ERR_ARG, "%s: tensor '%s': negative dimension %lld", path, name,
                 (long long)e->shape[d]);
-    uint64_t nb;
+    uint64_t nb = 0;
     if (entry_nbytes(e, &nb) || nb > UINT64_MAX - off || off + nb > (uint64_t)INT64_MAX)
       PST_ERR(PST_ERR_ARG, "%s: tensor '%s': size overflows", path, name);
     if (nb && !e->data) PST_ERR(PST_ERR_ARG, "%s: tensor '%s': NULL data", path, name);
@@ -719,7 +719,7 @@ static pst_err st_write_impl(st_writer *w, const char *path, const pst_st_entry 
   w->tmp_exists = 1;
   PST_CHECK(write_all(w->fd, hdr, 8 + hlen, w->tmp));
   for (int i = 0; i < n; i++) {
-    uint64_t nb;
+    uint64_t nb = 0;
     entry_nbytes(&entries[i], &nb); /* validated in build_header */
     PST_CHECK(write_all(w->fd, entries[i].data, nb, w->tmp));
   }

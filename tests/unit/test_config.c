@@ -398,7 +398,7 @@ static void test_bad_values(void **state) {
     if (rc != PST_ERR_CONFIG)
       fail_msg("%s.%s = %s: rc = %d, want PST_ERR_CONFIG", T[i].section, T[i].key, T[i].value, rc);
     const char *msg = pst_err_message();
-    char where[600];
+    char where[32800];
     snprintf(where, sizeof where, "%s:4:", path);
     assert_contains(msg, where);
     for (int k = 0; T[i].needles[k]; k++) assert_contains(msg, T[i].needles[k]);
@@ -659,7 +659,7 @@ static void regression_line_of_key_error_after_syntax_error(void **state) {
   assert_int_equal(pst_config_load(&c, path), PST_ERR_CONFIG);
   const char *msg = pst_err_message();
   /* either report the syntax error at line 3, or the unknown key at line 5 — not a mix */
-  char l3[600], l5[600];
+  char l3[32800], l5[32800];
   snprintf(l3, sizeof l3, "%s:3:", path);
   snprintf(l5, sizeof l5, "%s:5:", path);
   if (strstr(msg, "bogus_key")) {
@@ -705,7 +705,7 @@ static void regression_long_line_named(void **state) {
     assert_int_equal((int)strlen(c.run_dir), 300);
     return;
   }
-  char l2[600];
+  char l2[32800];
   snprintf(l2, sizeof l2, "%s:2:", path);
   if (!strstr(pst_err_message(), l2)) fail_msg("the overlong line is line 2; message: %s", pst_err_message());
   pst_err_clear();
