@@ -41,6 +41,7 @@ typedef struct pst_config {
   int epochs, batch_size, seq_len, log_every, threads;
   int eval_every;           /* dev evaluation every N steps; 0 = at the end of each epoch */
   uint64_t seed;
+  char device[8];           /* auto | cpu | cuda */
   char run_dir[PST_PATH_MAX];
   /* [dist] */
   int tp;                   /* tensor-parallel size; dp = world / tp */

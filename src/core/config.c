@@ -71,6 +71,7 @@ static const key_def KEYS[] = {
     {"train", "log_every", K_INT, F(log_every), "1", 1, 1 << 30, NULL, "progress line every N steps"},
     {"train", "eval_every", K_INT, F(eval_every), "0", 0, 1 << 30, NULL, "dev evaluation every N steps; 0 = each epoch"},
     {"train", "threads", K_INT, F(threads), "0", 0, 4096, NULL, "OpenMP/BLAS threads; 0 = all cores"},
+    {"train", "device", K_ENUM, F(device), "auto", 0, 0, "auto|cpu|cuda", "where the step runs: auto/cuda look for a CUDA device (builds with --with-cuda) and fall back to the CPU with a message"},
     {"train", "run_dir", K_STR, F(run_dir), "runs/default", 0, 0, NULL, "output directory (metrics.jsonl, config.ini)"},
     {"dist", "tp", K_INT, F(tp), "1", 1, 4096, NULL, "tensor-parallel ranks per model replica (divides the job's ranks, heads and ffn); dp = ranks / tp"},
     {"dist", "check_replicas", K_INT, F(check_replicas), "0", 0, 1 << 30, NULL, "every N steps verify that all replicas hold bit-identical trainables (0 = never)"},

@@ -6,6 +6,8 @@
  * Under MPI (dist.h) every rank runs this: dp rank r trains on rows [r B/dp, (r+1) B/dp) of
  * each global batch, the tp group shares one replica; rank 0 alone writes the run dir
  * (tensors gathered from the tp shards), and all ranks agree on stopping. */
+#include "config.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +20,9 @@
 
 #include "pst/checkpoint.h"
 #include "pst/dataload.h"
+#ifdef PST_HAVE_CUDA
+#include "pst/cuda.h"
+#endif
 #include "pst/dist.h"
 #include "pst/hfmodel.h"
 #include "pst/metrics.h"
@@ -389,7 +394,27 @@ static pst_err resume(run_state *s, long *epoch, long *cursor, int *resumed) {
   return PST_OK;
 }
 
+/* train.device: say where the step runs. The device step (src/model/device.c) is built with
+ * --with-cuda and exercised by tests/gpu and bench/bench_step_cuda; `pst train` itself runs
+ * on the CPU in this version, and says so. */
+static void report_device(const pst_config *cfg) {
+  if (!strcmp(cfg->device, "cpu")) return;
+#ifdef PST_HAVE_CUDA
+  char why[256] = "";
+  if (!pst_cuda_available(why, sizeof why))
+    pst_log(1, "pst: %s: training on the CPU\n", why);
+  else
+    pst_log(1, "pst: a CUDA device is present, but pst train runs its step on the CPU in this version "
+               "(the device step is in bench/bench_step_cuda and tests/gpu)\n");
+#else
+  if (!strcmp(cfg->device, "cuda"))
+    pst_log(1, "pst: warning: train.device = cuda, but this pst was built without CUDA (./configure --with-cuda): "
+               "training on the CPU\n");
+#endif
+}
+
 static pst_err run(run_state *s) {
+  report_device(&s->cfg);
   PST_CHECK(load_data(s));
   const pst_config *cfg = &s->cfg;
   pst_task task;

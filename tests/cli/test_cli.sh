@@ -132,6 +132,14 @@ check "GLUE SST-2 run" [ $rc -eq 0 ]
 check "GLUE SST-2 dev metrics" grep -q '^dev @ step 6: 872 examples | loss .* | accuracy' "$tmp/err"
 check "results.json names the task" grep -q '"task": "sst2"' "$tmp/glue/results.json"
 
+# train.device = cuda without a usable device (this machine, or a build without CUDA): the CPU
+# runs the step and the log says why
+"$PST" train -c "$tmp/base.ini" "data.train=$tmp/train64.tsv" train.steps=1 train.device=cuda \
+  "train.run_dir=$tmp/dev" >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -eq 0 ] && grep -q "training on the CPU" "$tmp/err"; then echo "ok   train.device = cuda falls back: $(grep 'training on the CPU' "$tmp/err")"
+elif [ $rc -eq 0 ] && grep -q "a CUDA device is present" "$tmp/err"; then echo "ok   a CUDA device is present (reported)"
+else echo "FAIL train.device = cuda fallback (exit $rc)"; cat "$tmp/err"; fails=$((fails + 1)); fi
+
 # GPT-2 language modelling on E2E pairs (LoRA's text format) with the GPT-2 BPE vocabulary
 head -n 200 "$shared/e2e/lora/train.txt" >"$tmp/e2e-train.txt"
 head -n 40 "$shared/e2e/lora/test.txt" >"$tmp/e2e-dev.txt"

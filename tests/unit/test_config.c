@@ -120,7 +120,7 @@ static void assert_config_equal(const pst_config *a0, const pst_config *b0) {
   SAME_STR(hf_dir); SAME_NUM(eval_every); SAME_STR(format); SAME_STR(glue_task); SAME_STR(text_a);
   SAME_STR(text_b); SAME_STR(label); SAME_STR(bad_rows); SAME_STR(tokenizer); SAME_NUM(tp);
   SAME_NUM(check_replicas); SAME_NUM(rank_logs); SAME_NUM(ckpt_every); SAME_NUM(ckpt_keep); SAME_STR(ckpt_dir);
-  SAME_STR(ckpt_resume);
+  SAME_STR(ckpt_resume); SAME_STR(device);
 #undef SAME_STR
 #undef SAME_NUM
   assert_memory_equal(&a, &b, sizeof a);
@@ -621,7 +621,7 @@ static void test_help_lists_every_key(void **state) {
     assert_contains(hbuf, want);
     nkeys++;
   }
-  assert_int_equal(nkeys, 63); /* every field of pst_config except base_dir */
+  assert_int_equal(nkeys, 64); /* every field of pst_config except base_dir */
   assert_contains(hbuf, "[pst|dense|lora|magnitude|movement|soft-movement]");
   free(buf);
   free(hbuf);
