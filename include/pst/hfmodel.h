@@ -77,4 +77,18 @@ pst_err pst_hf_load_weights_report(const char *dir, pst_model *m, pst_hf_report 
  * combinations, or a shard outside its global shape, are PST_ERR_ARG. */
 pst_err pst_hf_load_params(const char *dir, pst_params *const *tabs, int ntabs, pst_hf_report *report);
 
+
+/* How a pst tensor sits in a Hugging Face checkpoint (the one name table, used to load and to
+ * export): as is; transposed (GPT-2 Conv1D [in, out]); rows part*H.. of c_attn's columns
+ * (GPT-2 q/k/v weight: the transposed third) or its bias third; the first rows of a table. */
+typedef enum { PST_HF_COPY, PST_HF_TRANSPOSE, PST_HF_QKV_WEIGHT, PST_HF_QKV_BIAS, PST_HF_ROWS } pst_hf_xform;
+typedef struct {
+  char name[192];
+  pst_hf_xform x;
+  int part;  /* q/k/v: 0, 1, 2 */
+} pst_hf_name;
+/* The HF tensor holding pst tensor `name` for a GPT-2 / RoBERTa / BERT checkpoint whose names
+ * start with prefix ("transformer.", "roberta.", "bert."); 0 for pst-only tensors (U, V, ...). */
+int pst_hf_name_of(int gpt2, int roberta, const char *prefix, const char *name, pst_hf_name *out);
+
 #endif

@@ -629,30 +629,6 @@ static const pst_tensor_info *model_tensor(pst_model *m, const char *name) {
   return t ? t : pst_params_find(pst_model_trainables(m), name);
 }
 
-typedef struct {
-  pst_model *m;
-  hf_list *l;
-  pst_err rc;
-} hf_ctx;
-
-/* Copy pst tensor `pst` under HF name (printf format). */
-static void put(hf_ctx *c, const char *pst, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void put(hf_ctx *c, const char *pst, const char *fmt, ...) {
-  if (c->rc) return;
-  const pst_tensor_info *t = model_tensor(c->m, pst);
-  if (!t) {
-    pst_err_set(PST_ERR_INTERNAL, __FILE__, __LINE__, __func__, "the model has no tensor '%s'", pst);
-    c->rc = PST_ERR_INTERNAL;
-    return;
-  }
-  char name[192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(name, sizeof name, fmt, ap);
-  va_end(ap);
-  if (!list_add(c->l, name, t->ndim, t->shape[0], t->shape[1], *t->bind, NULL)) c->rc = PST_ERR_MEM;
-}
-
 /* Layer i's merged M ⊙ W' [m, n], transposed to [n, m] if tr (a new buffer, or NULL). */
 static float *merged(pst_model *m, int i, int tr, int *rows, int *cols) {
   pst_model_linear_mask(m, i, rows, cols);
@@ -672,116 +648,77 @@ static float *merged(pst_model *m, int i, int tr, int *rows, int *cols) {
   return t;
 }
 
-static pst_err hf_tensors_bert(pst_model *m, const pst_config *cfg, int roberta, hf_list *l) {
-  static const char *LIN[6] = {"attention.self.query", "attention.self.key", "attention.self.value",
-                               "attention.output.dense", "intermediate.dense", "output.dense"};
-  const char *P = roberta ? "roberta." : "bert.";
-  hf_ctx c = {m, l, PST_OK};
-  put(&c, "emb.tok", "%sembeddings.word_embeddings.weight", P);
-  put(&c, "emb.pos", "%sembeddings.position_embeddings.weight", P);
-  put(&c, "emb.type", "%sembeddings.token_type_embeddings.weight", P);
-  put(&c, "emb.ln.w", "%sembeddings.LayerNorm.weight", P);
-  put(&c, "emb.ln.b", "%sembeddings.LayerNorm.bias", P);
-  char pst[96], hf[192];
-  for (int b = 0; b < cfg->layers && !c.rc; b++) {
-    for (int j = 0; j < 6 && !c.rc; j++) {
-      const int i = b * 6 + j;
-      int rows, cols;
-      float *w = merged(m, i, 0, &rows, &cols);
-      snprintf(hf, sizeof hf, "%sencoder.layer.%d.%s.weight", P, b, LIN[j]);
-      if (!w || !list_add(l, hf, 2, rows, cols, NULL, w)) c.rc = PST_ERR_MEM;
-      snprintf(pst, sizeof pst, "%s.b", pst_model_linear_name(m, i));
-      put(&c, pst, "%sencoder.layer.%d.%s.bias", P, b, LIN[j]);
+/* Index of the sparsified layer whose weight is pst tensor `name` ("blk.3.fc1.w"), or -1. */
+static int linear_of(pst_model *m, const char *name) {
+  size_t n = strlen(name);
+  if (n < 3 || strcmp(name + n - 2, ".w")) return -1;
+  for (int i = 0; i < pst_model_num_linears(m); i++) {
+    const char *ln = pst_model_linear_name(m, i);
+    if (strlen(ln) == n - 2 && !strncmp(ln, name, n - 2)) return i;
+  }
+  return -1;
+}
+
+/* Add pst tensor t under its HF name h (hfmodel.c's table, the one the loader uses): a
+ * sparsified weight as its merged M ⊙ W' (transposed for GPT-2's Conv1D); GPT-2's q, k, v
+ * go into c_attn's thirds (*qkv [H, 3H], *qkvb [3H] of the current block, added after v). */
+static pst_err add_tensor(pst_model *m, const pst_tensor_info *t, const pst_hf_name *h, int H, float **qkv,
+                          float **qkvb, hf_list *l) {
+  const int lin = linear_of(m, t->name);
+  int rows = (int)t->shape[0], cols = (int)t->shape[1];
+  if (h->x == PST_HF_QKV_WEIGHT) { /* c_attn column part*H + j = row j of q / k / v */
+    if (!*qkv && !(*qkv = malloc((size_t)3 * H * H * sizeof **qkv))) PST_ERR(PST_ERR_MEM, "out of memory exporting");
+    float *w = lin >= 0 ? merged(m, lin, 0, &rows, &cols) : NULL;
+    if (!w || rows != H || cols != H) {
+      free(w);
+      PST_ERR(PST_ERR_INTERNAL, "export: %s is not a [%d, %d] sparsified weight", t->name, H, H);
     }
-    snprintf(pst, sizeof pst, "blk.%d.ln1.w", b);
-    put(&c, pst, "%sencoder.layer.%d.attention.output.LayerNorm.weight", P, b);
-    snprintf(pst, sizeof pst, "blk.%d.ln1.b", b);
-    put(&c, pst, "%sencoder.layer.%d.attention.output.LayerNorm.bias", P, b);
-    snprintf(pst, sizeof pst, "blk.%d.ln2.w", b);
-    put(&c, pst, "%sencoder.layer.%d.output.LayerNorm.weight", P, b);
-    snprintf(pst, sizeof pst, "blk.%d.ln2.b", b);
-    put(&c, pst, "%sencoder.layer.%d.output.LayerNorm.bias", P, b);
+    for (int r = 0; r < H; r++)
+      for (int c = 0; c < H; c++) (*qkv)[(long)c * 3 * H + h->part * H + r] = w[(long)r * H + c];
+    free(w);
+    if (h->part == 2) {
+      hf_tensor *e = list_add(l, h->name, 2, H, 3 * H, NULL, *qkv);
+      *qkv = NULL;
+      if (!e) PST_ERR(PST_ERR_MEM, "out of memory exporting");
+    }
+    return PST_OK;
   }
-  if (roberta) { /* RobertaClassificationHead: dense -> tanh -> out_proj on <s> */
-    put(&c, "pool.w", "classifier.dense.weight");
-    put(&c, "pool.b", "classifier.dense.bias");
-    put(&c, "cls.w", "classifier.out_proj.weight");
-    put(&c, "cls.b", "classifier.out_proj.bias");
-  } else {
-    put(&c, "pool.w", "%spooler.dense.weight", P);
-    put(&c, "pool.b", "%spooler.dense.bias", P);
-    put(&c, "cls.w", "classifier.weight");
-    put(&c, "cls.b", "classifier.bias");
+  if (h->x == PST_HF_QKV_BIAS) {
+    if (!*qkvb && !(*qkvb = malloc((size_t)3 * H * sizeof **qkvb))) PST_ERR(PST_ERR_MEM, "out of memory exporting");
+    memcpy(*qkvb + h->part * H, *t->bind, (size_t)H * sizeof **qkvb);
+    if (h->part == 2) {
+      hf_tensor *e = list_add(l, h->name, 1, 3 * H, 0, NULL, *qkvb);
+      *qkvb = NULL;
+      if (!e) PST_ERR(PST_ERR_MEM, "out of memory exporting");
+    }
+    return PST_OK;
   }
-  if (c.rc == PST_ERR_MEM) PST_ERR(c.rc, "out of memory exporting the model");
-  if (c.rc) PST_CHECK(c.rc);
+  /* as is, the rows of a table (written whole), or a Conv1D transpose */
+  const int tr = h->x == PST_HF_TRANSPOSE;
+  if (tr && lin < 0) PST_ERR(PST_ERR_INTERNAL, "export: %s is transposed but not a sparsified weight", t->name);
+  float *w = lin >= 0 ? merged(m, lin, tr, &rows, &cols) : NULL;
+  if (lin >= 0 && !w) PST_ERR(PST_ERR_MEM, "out of memory exporting the model");
+  if (!list_add(l, h->name, t->ndim, tr ? cols : rows, tr ? rows : cols, *t->bind, w))
+    PST_ERR(PST_ERR_MEM, "out of memory exporting the model");
   return PST_OK;
 }
 
-static pst_err hf_tensors_gpt2(pst_model *m, const pst_config *cfg, hf_list *l) {
-  const char *P = "transformer.";
-  const int H = cfg->hidden;
-  hf_ctx c = {m, l, PST_OK};
-  put(&c, "emb.tok", "%swte.weight", P);
-  put(&c, "emb.pos", "%swpe.weight", P);
-  char pst[96], hf[192];
-  for (int b = 0; b < cfg->layers && !c.rc; b++) {
-    snprintf(pst, sizeof pst, "blk.%d.ln1.w", b);
-    put(&c, pst, "%sh.%d.ln_1.weight", P, b);
-    snprintf(pst, sizeof pst, "blk.%d.ln1.b", b);
-    put(&c, pst, "%sh.%d.ln_1.bias", P, b);
-    /* c_attn: weight [H, 3H] with column part*H + j = row j of q / k / v; bias [3H] */
-    float *qkv = malloc((size_t)3 * H * H * sizeof *qkv), *qkvb = malloc((size_t)3 * H * sizeof *qkvb);
-    int ok = qkv && qkvb;
-    for (int part = 0; part < 3 && ok; part++) {
-      int rows, cols;
-      float *w = merged(m, b * 6 + part, 0, &rows, &cols);
-      snprintf(pst, sizeof pst, "%s.b", pst_model_linear_name(m, b * 6 + part));
-      const pst_tensor_info *bt = model_tensor(m, pst);
-      ok = w && bt && rows == H && cols == H;
-      for (int r = 0; ok && r < H; r++)
-        for (int cc = 0; cc < H; cc++) qkv[(long)cc * 3 * H + part * H + r] = w[(long)r * H + cc];
-      if (ok) memcpy(qkvb + part * H, *bt->bind, (size_t)H * sizeof *qkvb);
-      free(w);
+/* Every frozen and trainable tensor that Hugging Face has, under its HF name. */
+static pst_err hf_tensors(pst_model *m, const pst_config *cfg, int gpt2, int roberta, hf_list *l) {
+  const char *P = gpt2 ? "transformer." : roberta ? "roberta." : "bert.";
+  const pst_params *tabs[2] = {pst_model_frozen(m), pst_model_trainables(m)};
+  float *qkv = NULL, *qkvb = NULL;
+  pst_err rc = PST_OK;
+  for (int k = 0; k < 2 && !rc; k++)
+    for (int i = 0; i < tabs[k]->n && !rc; i++) {
+      pst_hf_name h;
+      if (pst_hf_name_of(gpt2, roberta, P, tabs[k]->t[i].name, &h))
+        rc = add_tensor(m, &tabs[k]->t[i], &h, cfg->hidden, &qkv, &qkvb, l);
     }
-    if (!ok) {
-      free(qkv);
-      free(qkvb);
-      c.rc = PST_ERR_MEM;
-      break;
-    }
-    snprintf(hf, sizeof hf, "%sh.%d.attn.c_attn.weight", P, b);
-    if (!list_add(l, hf, 2, H, 3 * H, NULL, qkv)) {
-      free(qkvb);
-      c.rc = PST_ERR_MEM;
-      break;
-    }
-    snprintf(hf, sizeof hf, "%sh.%d.attn.c_attn.bias", P, b);
-    if (!list_add(l, hf, 1, 3 * H, 0, NULL, qkvb)) {
-      c.rc = PST_ERR_MEM;
-      break;
-    }
-    /* c_proj (o), c_fc (fc1), mlp.c_proj (fc2): Conv1D [in, out] = pst's weight transposed */
-    static const char *CONV[3] = {"attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
-    for (int k = 0; k < 3 && !c.rc; k++) {
-      const int i = b * 6 + 3 + k;
-      int rows, cols;
-      float *w = merged(m, i, 1, &rows, &cols);
-      snprintf(hf, sizeof hf, "%sh.%d.%s.weight", P, b, CONV[k]);
-      if (!w || !list_add(l, hf, 2, cols, rows, NULL, w)) c.rc = PST_ERR_MEM;
-      snprintf(pst, sizeof pst, "%s.b", pst_model_linear_name(m, i));
-      put(&c, pst, "%sh.%d.%s.bias", P, b, CONV[k]);
-    }
-    snprintf(pst, sizeof pst, "blk.%d.ln2.w", b);
-    put(&c, pst, "%sh.%d.ln_2.weight", P, b);
-    snprintf(pst, sizeof pst, "blk.%d.ln2.b", b);
-    put(&c, pst, "%sh.%d.ln_2.bias", P, b);
-  }
-  put(&c, "lnf.w", "%sln_f.weight", P);
-  put(&c, "lnf.b", "%sln_f.bias", P);
-  if (c.rc == PST_ERR_MEM) PST_ERR(c.rc, "out of memory exporting the model");
-  if (c.rc) PST_CHECK(c.rc);
-  return PST_OK;
+  free(qkv);
+  free(qkvb);
+  if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
+  return rc;
 }
 
 /* The fewest significant digits (<= 17) that print v so that it reads back exactly. */
@@ -906,7 +843,7 @@ static pst_err write_hf_dir(const char *ckpt, const char *tmpdir, pst_model *m, 
     PST_ERR(PST_ERR_ARG, "a GPT-2 model with model.position_offset = %d has no Hugging Face equivalent",
             cfg->position_offset);
   hf_list l = {NULL, 0, 0};
-  pst_err rc = gpt2 ? hf_tensors_gpt2(m, cfg, &l) : hf_tensors_bert(m, cfg, roberta, &l);
+  pst_err rc = hf_tensors(m, cfg, gpt2, roberta, &l);
   pst_st_entry *e = rc ? NULL : calloc((size_t)l.n, sizeof *e);
   if (!rc && !e) {
     pst_err_set(PST_ERR_MEM, __FILE__, __LINE__, __func__, "out of memory exporting the model");

@@ -413,8 +413,13 @@ static void ckpt_mark(hf_file *f, const pst_st_tensor *t) {
 
 /* ---- name mapping ---------------------------------------------------------------------- */
 
-/* copy; transpose; q/k/v third of c_attn (weight, bias); the first rows of a table */
-typedef enum { X_COPY, X_T, X_QKV_W, X_QKV_B, X_ROWS } xform;
+/* the transforms of hfmodel.h (pst_hf_xform), short names for this file */
+#define X_COPY PST_HF_COPY
+#define X_T PST_HF_TRANSPOSE
+#define X_QKV_W PST_HF_QKV_WEIGHT
+#define X_QKV_B PST_HF_QKV_BIAS
+#define X_ROWS PST_HF_ROWS
+typedef pst_hf_xform xform;
 
 typedef struct {
   char hf[192], alt[192]; /* source name; alternative spelling ("" if none) */
@@ -486,6 +491,19 @@ static int map_name(const hf_arch *a, const char *P, const char *name, hf_src *s
   }
 #undef SET
 #undef ALT
+  return 1;
+}
+
+int pst_hf_name_of(int gpt2, int roberta, const char *prefix, const char *name, pst_hf_name *out) {
+  hf_arch a;
+  memset(&a, 0, sizeof a);
+  a.gpt2 = gpt2;
+  a.roberta = roberta;
+  hf_src src;
+  if (!map_name(&a, prefix, name, &src)) return 0;
+  snprintf(out->name, sizeof out->name, "%s", src.hf);
+  out->x = src.x;
+  out->part = src.part;
   return 1;
 }
 
