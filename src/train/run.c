@@ -348,8 +348,10 @@ static pst_err resume(run_state *s, long *epoch, long *cursor, int *resumed) {
   long steps[256];
   char paths[256][PST_PATH_MAX + 32];
   int n = 0;
-  if (!strcmp(cfg->ckpt_resume, "auto")) {
-    n = pst_ckpt_list(s->ckpt_dir, steps, 256);
+  if (!strcmp(cfg->ckpt_resume, "auto")) { /* rank 0 lists the directory, every rank tries the same files */
+    if (s->dist->world_rank == 0) n = pst_ckpt_list(s->ckpt_dir, steps, 256);
+    PST_CHECK(pst_dist_bcast(s->dist, &n, sizeof n));
+    PST_CHECK(pst_dist_bcast(s->dist, steps, (long)(n * sizeof *steps)));
     for (int i = 0; i < n; i++) pst_ckpt_path(paths[i], sizeof paths[i], s->ckpt_dir, steps[i]);
     if (!n) pst_log(1, "pst: --resume auto: no checkpoint in %s, starting from step 0\n", s->ckpt_dir);
   } else {
