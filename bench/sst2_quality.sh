@@ -37,52 +37,24 @@ RUNS=${RUNS-"pst-dense pst-50 pst-90 ref-50 ref-90 ref-dense ref-50-pad ref-90-p
 KEEP_ENV=${KEEP_ENV:-0}
 GLUE_DIR=${GLUE_DIR:-$top/../shared/data/glue}
 PY=${PST_PYTHON:-/usr/bin/python3}
-ini=inputs/sst2-minilm.ini
-model=models/all-MiniLM-L6-v2
-BATCH=32
-SEQ=64
-THREADS=2
-
-[ -x ./pst ] || { echo "sst2_quality: build first (make -j2)" >&2; exit 1; }
-[ -f "$model/model.safetensors" ] || { echo "sst2_quality: $model missing: run scripts/get-model" >&2; exit 1; }
-[ -f "$GLUE_DIR/SST-2/train.tsv" ] || { echo "sst2_quality: $GLUE_DIR/SST-2/train.tsv not found (set GLUE_DIR)" >&2; exit 1; }
-if grep -q avx512f /proc/cpuinfo; then core=SkylakeX; elif grep -q avx2 /proc/cpuinfo; then core=Haswell; else core=; fi
-
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-GLUE_DIR=$(cd "$GLUE_DIR" && pwd)
-dev=$GLUE_DIR/SST-2/dev.tsv
-train="$out/train.tsv"
-PST="$out/pst"
+name=sst2_quality
+. "$here/sst2_lib.sh"
+sst2_prepare
 if [ "$KEEP_ENV" = 1 ] && [ -f "$out/env.txt" ] && [ -x "$PST" ] && [ -f "$train" ]; then
   N_TRAIN=$(($(wc -l <"$train") - 1))
   keep=1
 else
-  head -n $((N_TRAIN + 1)) "$GLUE_DIR/SST-2/train.tsv" >"$train"
-  cp ./pst "$PST"
+  sst2_fresh_inputs
   keep=0
 fi
-spe=$((N_TRAIN / BATCH))
-total=$((EPOCHS * spe))
-warm=$((total / 10))
+sst2_recipe
 
 [ $keep = 1 ] || {
-  echo "date_utc=$(date -u '+%Y-%m-%d %H:%M')"
-  echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (working tree modified)')"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "cores=$(nproc)"
-  echo "mem_gb=$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)"
-  echo "pst=$("$PST" --version 2>&1 | head -1)"
-  echo "torch=$(env ${core:+OPENBLAS_CORETYPE=$core} "$PY" -c 'import torch, tokenizers; print(torch.__version__, "/ tokenizers", tokenizers.__version__)')"
-  echo "train=first $N_TRAIN rows of $GLUE_DIR/SST-2/train.tsv ($(sha256sum "$train" | cut -c1-12))"
+  sst2_env_lines
   echo "dev=$dev ($(($(wc -l <"$dev") - 1)) rows)"
   echo "recipe=batch $BATCH x seq $SEQ, $EPOCHS epochs = $total steps ($spe per epoch), warmup $warm steps, lr pst $LR_PST / dense $LR_DENSE"
 } >"$out/env.txt"
 cat "$out/env.txt"
-
-common="data.train=$train data.dev=$dev train.epochs=$EPOCHS train.batch_size=$BATCH train.seq_len=$SEQ optim.warmup_steps=$warm train.threads=$THREADS train.log_every=10"
-refcommon="--model-dir $model --train $train --dev $dev --epochs $EPOCHS --batch $BATCH --seq-len $SEQ --warmup-steps $warm --threads $THREADS"
-ref() { env ${core:+OPENBLAS_CORETYPE=$core} OMP_NUM_THREADS=$THREADS "$PY" bench/ref_train.py "$@"; }
 
 # 0. same initial trainables on both sides: one pst step at lr 0 (AdamW then changes nothing),
 #    its saved tensors against ref_train.py's initialisation (bit-exact), pst and dense; a
@@ -92,17 +64,6 @@ for m in pst dense; do
   ref --model-dir "$model" --method $m --check-init "$out/init-$m/trainables.safetensors"
 done
 
-failed=
-timed() { # timed DIR CMD...: a fresh DIR, the command's output in DIR/log.txt, wall time in DIR/wall_s
-  d=$1
-  shift
-  rm -rf "$d"
-  mkdir -p "$d"
-  t0=$(date +%s)
-  { "$@" 2>&1 || echo $? >"$d/failed"; } | tee "$d/log.txt"
-  echo $(($(date +%s) - t0)) >"$d/wall_s"
-  [ ! -f "$d/failed" ] || failed="$failed ${d##*/}"
-}
 for r in $RUNS; do
   echo "== $r $(date -u '+%H:%M:%S')"
   case $r in

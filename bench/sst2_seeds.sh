@@ -32,57 +32,21 @@ EST_PST=${EST_PST:-90}
 EST_REF=${EST_REF:-180}
 GLUE_DIR=${GLUE_DIR:-$top/../shared/data/glue}
 PY=${PST_PYTHON:-/usr/bin/python3}
-ini=inputs/sst2-minilm.ini
-model=models/all-MiniLM-L6-v2
-BATCH=32
-SEQ=64
-THREADS=2
-[ -x ./pst ] || { echo "sst2_seeds: build first (make -j2)" >&2; exit 1; }
-if grep -q avx512f /proc/cpuinfo; then core=SkylakeX; elif grep -q avx2 /proc/cpuinfo; then core=Haswell; else core=; fi
-
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-GLUE_DIR=$(cd "$GLUE_DIR" && pwd)
-dev=$GLUE_DIR/SST-2/dev.tsv
-train="$out/train.tsv"
-PST="$out/pst"
-head -n $((N_TRAIN + 1)) "$GLUE_DIR/SST-2/train.tsv" >"$train"
-cp ./pst "$PST"
-spe=$((N_TRAIN / BATCH))
-total=$((EPOCHS * spe))
-warm=$((total / 10))
+name=sst2_seeds
+. "$here/sst2_lib.sh"
+sst2_prepare
+sst2_fresh_inputs
+sst2_recipe
 {
-  echo "date_utc=$(date -u '+%Y-%m-%d %H:%M')"
-  echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (working tree modified)')"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "cores=$(nproc)"
-  echo "mem_gb=$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)"
-  echo "pst=$("$PST" --version 2>&1 | head -1)"
-  echo "torch=$(env ${core:+OPENBLAS_CORETYPE=$core} "$PY" -c 'import torch, tokenizers; print(torch.__version__, "/ tokenizers", tokenizers.__version__)')"
-  echo "train=first $N_TRAIN rows of $GLUE_DIR/SST-2/train.tsv ($(sha256sum "$train" | cut -c1-12))"
+  sst2_env_lines
   echo "recipe=batch $BATCH x seq $SEQ, $EPOCHS epochs = $total steps ($spe per epoch), warmup $warm steps, lr $LR_PST, seeds $SEEDS"
 } >"$out/env.txt"
 cat "$out/env.txt"
 
-common="data.train=$train data.dev=$dev train.epochs=$EPOCHS train.batch_size=$BATCH train.seq_len=$SEQ optim.warmup_steps=$warm train.threads=$THREADS train.log_every=10"
-refcommon="--model-dir $model --train $train --dev $dev --epochs $EPOCHS --batch $BATCH --seq-len $SEQ --warmup-steps $warm --threads $THREADS"
-ref() { env ${core:+OPENBLAS_CORETYPE=$core} OMP_NUM_THREADS=$THREADS "$PY" bench/ref_train.py "$@"; }
-
-failed=
 skipped=
 fits() { # fits EST64: may a run estimated at EST64 s per 64 steps start now?
   [ "$DEADLINE" -gt 0 ] || return 0
   [ $(($(date +%s) + $1 * total / 64)) -le "$DEADLINE" ]
-}
-timed() { # timed DIR CMD...
-  d=$1
-  shift
-  rm -rf "$d"
-  mkdir -p "$d"
-  t0=$(date +%s)
-  { "$@" 2>&1 || echo $? >"$d/failed"; } | tee "$d/log.txt"
-  echo $(($(date +%s) - t0)) >"$d/wall_s"
-  [ ! -f "$d/failed" ] || failed="$failed ${d##*/}"
 }
 for seed in $SEEDS; do
   # same initial trainables on both sides for this seed (pst one step at lr 0 vs ref_train's init)
