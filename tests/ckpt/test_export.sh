@@ -41,36 +41,14 @@ if ! "$PST" train -c "$top_srcdir/inputs/tiny-random.ini" model.hidden=64 model.
 fi
 roberta=$tmp/rrun/checkpoints/ckpt-00000006.h5
 head -n 120 "$shared/e2e/lora/train.txt" >"$tmp/e2e-train.txt"
-cat >"$tmp/gpt2.ini" <<EOI
-[model]
-arch = gpt2
-hidden = 64
-layers = 2
-heads = 4
-ffn = 256
-vocab = 50257
-max_positions = 64
-init_std = 0.1
-[optim]
-lr = 0.002
-eps = 1e-5
-[train]
-batch_size = 8
-seq_len = 48
-steps = 6
-[data]
-task = lm
-format = e2e_lora
-train = $tmp/e2e-train.txt
-tokenizer = $shared/vocab/gpt2
-EOI
-if ! "$PST" train -c "$tmp/gpt2.ini" "train.run_dir=$tmp/grun" 2>"$tmp/err"; then
+gpt2ini="-c $top_srcdir/tests/fixtures/gpt2-tiny.ini data.train=$tmp/e2e-train.txt data.tokenizer=$shared/vocab/gpt2 train.steps=6"
+if ! "$PST" train $gpt2ini "train.run_dir=$tmp/grun" 2>"$tmp/err"; then
   echo "FAIL: tiny GPT-2 run"; cat "$tmp/err"; exit 1
 fi
 gpt2=$tmp/grun/checkpoints/ckpt-00000006.h5
 # the same GPT-2 trained on dp 1 x tp 2: its checkpoint was written as slices by two ranks
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-if ! OMP_NUM_THREADS=1 mpirun -np 2 "$PST" train -c "$tmp/gpt2.ini" dist.tp=2 "train.run_dir=$tmp/gtprun" 2>"$tmp/err"; then
+if ! OMP_NUM_THREADS=1 mpirun -np 2 "$PST" train $gpt2ini dist.tp=2 "train.run_dir=$tmp/gtprun" 2>"$tmp/err"; then
   echo "FAIL: tiny GPT-2 run on tp 2"; cat "$tmp/err"; exit 1
 fi
 gpt2tp=$tmp/gtprun/checkpoints/ckpt-00000006.h5
@@ -115,7 +93,7 @@ head -c $((size / 3)) "$bert" >"$tmp/truncated.h5"
 "$PST" inspect "$tmp/truncated.h5" >/dev/null 2>"$tmp/err"; rc=$?
 if [ $rc -eq 1 ] && grep -q "truncated" "$tmp/err"; then echo "ok: truncated file: $(cat "$tmp/err")"
 else fail "inspect of a truncated file: exit $rc"; cat "$tmp/err"; fi
-"$PST" inspect "$tmp/gpt2.ini" >/dev/null 2>"$tmp/err"; rc=$?
+"$PST" inspect "$top_srcdir/tests/fixtures/gpt2-tiny.ini" >/dev/null 2>"$tmp/err"; rc=$?
 if [ $rc -eq 1 ] && grep -q "not an HDF5 file" "$tmp/err"; then echo "ok: non-HDF5 file: $(cat "$tmp/err")"
 else fail "inspect of a non-HDF5 file: exit $rc"; cat "$tmp/err"; fi
 

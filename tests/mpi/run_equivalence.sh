@@ -28,32 +28,7 @@ common="train.steps=20 train.log_every=20 train.eval_every=0 dist.check_replicas
   pst.sparsity_final=0.9 pst.warmup_frac=0.1 pst.cooldown_frac=0.2"
 bert="-c $top_srcdir/inputs/tiny-random.ini train.batch_size=8 train.seq_len=32 model.hidden=64 model.ffn=256 train.seed=1"
 head -n 120 "$shared/e2e/lora/train.txt" >"$tmp/e2e-train.txt"
-cat >"$tmp/gpt2.ini" <<EOI
-[model]
-arch = gpt2
-hidden = 64
-layers = 2
-heads = 4
-ffn = 256
-vocab = 50257
-max_positions = 64
-init_std = 0.1
-[optim]
-lr = 0.002
-label_smoothing = 0.1
-# Adam eps 1e-5: with 1e-8 the float-order noise of near-zero
-# gradients becomes lr-sized steps and reaches a mask threshold within ~10 steps
-eps = 1e-5
-[train]
-batch_size = 8
-seq_len = 48
-[data]
-task = lm
-format = e2e_lora
-train = $tmp/e2e-train.txt
-tokenizer = $shared/vocab/gpt2
-EOI
-gpt2="-c $tmp/gpt2.ini"
+gpt2="-c $top_srcdir/tests/fixtures/gpt2-tiny.ini data.train=$tmp/e2e-train.txt data.tokenizer=$shared/vocab/gpt2 optim.label_smoothing=0.1"
 
 for model in bert gpt2; do
   eval args=\$$model
