@@ -16,11 +16,17 @@
 
 typedef struct pst_config {
   /* [model] */
-  char arch[16];            /* bert | gpt2 */
+  char arch[16];            /* bert | gpt2 | llama */
   int hidden, layers, heads, ffn, vocab, max_positions, type_vocab;
+  int kv_heads;             /* llama: key/value heads (0 = heads until finalize) */
+  double rope_theta, rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+  char rope_scaling[16];    /* none | linear | llama3 */
+  int rope_original_max_positions;
+  int qkv_bias, o_bias, mlp_bias, tie_embeddings;
+  char gguf[PST_PATH_MAX];  /* GGUF model file */
   int position_offset;      /* first position id (RoBERTa: padding_idx + 1 = 2) */
   double ln_eps;            /* 0 = the architecture's default (bert 1e-12, gpt2 1e-5) */
-  char activation[16];      /* auto | gelu_erf | gelu_tanh */
+  char activation[16];      /* auto | gelu_erf | gelu_tanh | silu */
   int num_labels;           /* bert head: 1 = regression (MSE), >= 2 classification */
   char weights[PST_PATH_MAX]; /* safetensors with frozen (and optionally trainable) tensors; empty = random */
   char hf_dir[PST_PATH_MAX];  /* Hugging Face model directory: dimensions, weights, tokenizer */

@@ -26,19 +26,31 @@ typedef struct {
 #define PST_INI_MAX_LINE 200 /* INI_MAX_LINE of Debian's libinih */
 
 static const key_def KEYS[] = {
-    {"model", "arch", K_ENUM, F(arch), "bert", 0, 0, "bert|gpt2", "architecture: BERT/RoBERTa encoder (post-LN) or GPT-2 decoder (pre-LN)"},
+    {"model", "arch", K_ENUM, F(arch), "bert", 0, 0, "bert|gpt2|llama", "architecture: BERT/RoBERTa encoder (post-LN), GPT-2 decoder (pre-LN) or LLaMA-family decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention)"},
     {"model", "hidden", K_INT, F(hidden), "64", 1, 65536, NULL, "hidden size"},
     {"model", "layers", K_INT, F(layers), "2", 1, 1024, NULL, "number of transformer blocks"},
     {"model", "heads", K_INT, F(heads), "4", 1, 1024, NULL, "attention heads (must divide hidden)"},
+    {"model", "kv_heads", K_INT, F(kv_heads), "0", 0, 1024, NULL, "llama: key/value heads of grouped-query attention (divides heads); 0 = heads"},
     {"model", "ffn", K_INT, F(ffn), "256", 1, 1 << 20, NULL, "feed-forward inner size"},
     {"model", "vocab", K_INT, F(vocab), "1000", 2, 1 << 24, NULL, "vocabulary size"},
     {"model", "max_positions", K_INT, F(max_positions), "128", 1, 1 << 20, NULL, "position embeddings"},
     {"model", "type_vocab", K_INT, F(type_vocab), "2", 1, 1024, NULL, "token types (bert)"},
     {"model", "position_offset", K_INT, F(position_offset), "0", 0, 1 << 20, NULL, "first position id (roberta: 2)"},
-    {"model", "ln_eps", K_DOUBLE, F(ln_eps), "0", 0, 1, NULL, "layer-norm epsilon; 0 = bert 1e-12, gpt2 1e-5"},
-    {"model", "activation", K_ENUM, F(activation), "auto", 0, 0, "auto|gelu_erf|gelu_tanh", "auto = gelu_erf for bert, gelu_tanh for gpt2"},
+    {"model", "ln_eps", K_DOUBLE, F(ln_eps), "0", 0, 1, NULL, "layer-norm (llama: RMSNorm) epsilon; 0 = bert 1e-12, gpt2 1e-5, llama 1e-6"},
+    {"model", "activation", K_ENUM, F(activation), "auto", 0, 0, "auto|gelu_erf|gelu_tanh|silu", "auto = gelu_erf for bert, gelu_tanh for gpt2, silu (SwiGLU) for llama"},
+    {"model", "rope_theta", K_DOUBLE, F(rope_theta), "10000", 1e-300, BIG, NULL, "llama: rotary embedding base"},
+    {"model", "rope_scaling", K_ENUM, F(rope_scaling), "none", 0, 0, "none|linear|llama3", "llama: rotary frequency scaling (Hugging Face rope_scaling rope_type)"},
+    {"model", "rope_factor", K_DOUBLE, F(rope_factor), "1", 1e-300, BIG, NULL, "llama: rope_scaling factor (linear: positions / factor; llama3: low frequencies / factor)"},
+    {"model", "rope_low_freq_factor", K_DOUBLE, F(rope_low_freq_factor), "1", 1e-300, BIG, NULL, "llama: rope_scaling llama3 low_freq_factor"},
+    {"model", "rope_high_freq_factor", K_DOUBLE, F(rope_high_freq_factor), "4", 1e-300, BIG, NULL, "llama: rope_scaling llama3 high_freq_factor"},
+    {"model", "rope_original_max_positions", K_INT, F(rope_original_max_positions), "8192", 1, 1 << 24, NULL, "llama: rope_scaling llama3 original_max_position_embeddings"},
+    {"model", "qkv_bias", K_BOOL, F(qkv_bias), "false", 0, 0, NULL, "llama: q, k, v have biases (Qwen2; Llama attention_bias)"},
+    {"model", "o_bias", K_BOOL, F(o_bias), "false", 0, 0, NULL, "llama: the attention output has a bias (Llama attention_bias)"},
+    {"model", "mlp_bias", K_BOOL, F(mlp_bias), "false", 0, 0, NULL, "llama: gate, up, down have biases (mlp_bias)"},
+    {"model", "tie_embeddings", K_BOOL, F(tie_embeddings), "true", 0, 0, NULL, "llama: the LM head is the token embedding (false: its own frozen head.w)"},
     {"model", "num_labels", K_INT, F(num_labels), "2", 1, 1 << 20, NULL, "bert head outputs; 1 = regression (MSE)"},
     {"model", "weights", K_STR, F(weights), "", 0, 0, NULL, "safetensors file of pst tensor names; empty = random init"},
+    {"model", "gguf", K_STR, F(gguf), "", 0, 0, NULL, "GGUF model file (llama family): dimensions, weights (dequantized to fp32) and tokenizer"},
     {"model", "hf_dir", K_STR, F(hf_dir), "", 0, 0, NULL, "Hugging Face model directory (config.json, safetensors, tokenizer); sets the model.* dimensions"},
     {"model", "train_head", K_BOOL, F(train_head), "true", 0, 0, NULL, "train pooler + classifier (false = official code's frozen head)"},
     {"model", "init_std", K_DOUBLE, F(init_std), "0.02", 0, 10, NULL, "std of random frozen weights"},
@@ -270,18 +282,31 @@ pst_err pst_config_set(pst_config *cfg, const char *assignment) {
 }
 
 pst_err pst_config_finalize(pst_config *cfg) {
-  int gpt2 = !strcmp(cfg->arch, "gpt2");
-  if (cfg->ln_eps == 0) cfg->ln_eps = gpt2 ? 1e-5 : 1e-12;
-  if (!strcmp(cfg->activation, "auto")) strcpy(cfg->activation, gpt2 ? "gelu_tanh" : "gelu_erf");
+  const int gpt2 = !strcmp(cfg->arch, "gpt2"), llama = !strcmp(cfg->arch, "llama"), decoder = gpt2 || llama;
+  if (cfg->ln_eps == 0) cfg->ln_eps = gpt2 ? 1e-5 : llama ? 1e-6 : 1e-12;
+  if (!strcmp(cfg->activation, "auto")) strcpy(cfg->activation, gpt2 ? "gelu_tanh" : llama ? "silu" : "gelu_erf");
+  if (llama != !strcmp(cfg->activation, "silu"))
+    PST_ERR(PST_ERR_CONFIG, "model.activation = %s does not fit model.arch = %s (llama: silu; bert, gpt2: gelu_erf or "
+            "gelu_tanh)", cfg->activation, cfg->arch);
   if (cfg->hidden % cfg->heads)
     PST_ERR(PST_ERR_CONFIG, "model.hidden = %d is not divisible by model.heads = %d", cfg->hidden, cfg->heads);
+  if (cfg->kv_heads == 0) cfg->kv_heads = cfg->heads;
+  if (!llama && cfg->kv_heads != cfg->heads)
+    PST_ERR(PST_ERR_CONFIG, "model.kv_heads = %d: grouped-query attention needs model.arch = llama", cfg->kv_heads);
+  if (cfg->heads % cfg->kv_heads)
+    PST_ERR(PST_ERR_CONFIG, "model.heads = %d is not divisible by model.kv_heads = %d", cfg->heads, cfg->kv_heads);
+  if (llama && (cfg->hidden / cfg->heads) % 2)
+    PST_ERR(PST_ERR_CONFIG, "model.hidden / model.heads = %d must be even for rotary embeddings", cfg->hidden / cfg->heads);
+  if (!strcmp(cfg->rope_scaling, "llama3") && !(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor))
+    PST_ERR(PST_ERR_CONFIG, "model.rope_high_freq_factor = %g must exceed model.rope_low_freq_factor = %g",
+            cfg->rope_high_freq_factor, cfg->rope_low_freq_factor);
   if (cfg->seq_len + cfg->position_offset > cfg->max_positions)
     PST_ERR(PST_ERR_CONFIG, "train.seq_len = %d (+ model.position_offset = %d) exceeds model.max_positions = %d",
             cfg->seq_len, cfg->position_offset, cfg->max_positions);
-  if (gpt2 && strcmp(cfg->task, "lm"))
-    PST_ERR(PST_ERR_CONFIG, "model.arch = gpt2 needs data.task = lm (got '%s')", cfg->task);
-  if (!gpt2 && !strcmp(cfg->task, "lm"))
-    PST_ERR(PST_ERR_CONFIG, "data.task = lm needs model.arch = gpt2");
+  if (decoder && strcmp(cfg->task, "lm"))
+    PST_ERR(PST_ERR_CONFIG, "model.arch = %s needs data.task = lm (got '%s')", cfg->arch, cfg->task);
+  if (!decoder && !strcmp(cfg->task, "lm"))
+    PST_ERR(PST_ERR_CONFIG, "data.task = lm needs model.arch = gpt2 or llama");
   if (!strcmp(cfg->task, "regress") && cfg->num_labels != 1)
     PST_ERR(PST_ERR_CONFIG, "data.task = regress needs model.num_labels = 1 (got %d)", cfg->num_labels);
   if (!strcmp(cfg->task, "classify") && cfg->num_labels < 2)

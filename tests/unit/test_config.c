@@ -514,6 +514,30 @@ static void test_finalize(void **state) {
   assert_int_equal(pst_config_finalize(&again), PST_OK);
   assert_memory_equal(&again, &c, sizeof c);
 
+  /* llama: silu, RMSNorm eps 1e-6, kv_heads = heads unless given; grouped heads must divide */
+  pst_config_defaults(&c);
+  assert_int_equal(pst_config_set(&c, "model.arch=llama"), PST_OK);
+  assert_int_equal(pst_config_set(&c, "data.task=lm"), PST_OK);
+  assert_int_equal(pst_config_finalize(&c), PST_OK);
+  assert_true(c.ln_eps == 1e-6);
+  assert_string_equal(c.activation, "silu");
+  assert_int_equal(c.kv_heads, 4);
+  assert_int_equal(pst_config_set(&c, "model.kv_heads=3"), PST_OK);
+  expect_finalize_error(&c, "model.heads = 4", "model.kv_heads = 3");
+  assert_int_equal(pst_config_set(&c, "model.kv_heads=2"), PST_OK);
+  assert_int_equal(pst_config_finalize(&c), PST_OK);
+  assert_int_equal(pst_config_set(&c, "model.activation=gelu_erf"), PST_OK);
+  expect_finalize_error(&c, "model.activation = gelu_erf", "llama: silu");
+  pst_config_defaults(&c);
+  assert_int_equal(pst_config_set(&c, "model.kv_heads=2"), PST_OK);
+  expect_finalize_error(&c, "model.kv_heads = 2", "model.arch = llama");
+  pst_config_defaults(&c);
+  assert_int_equal(pst_config_set(&c, "model.arch=llama"), PST_OK);
+  expect_finalize_error(&c, "model.arch = llama", "data.task = lm");
+  assert_int_equal(pst_config_set(&c, "data.task=lm"), PST_OK);
+  assert_int_equal(pst_config_set(&c, "model.hidden=36"), PST_OK); /* head dim 9: odd */
+  expect_finalize_error(&c, "= 9", "rotary");
+
   /* hidden % heads */
   pst_config_defaults(&c);
   assert_int_equal(pst_config_set(&c, "model.hidden=66"), PST_OK);
@@ -621,7 +645,7 @@ static void test_help_lists_every_key(void **state) {
     assert_contains(hbuf, want);
     nkeys++;
   }
-  assert_int_equal(nkeys, 64); /* every field of pst_config except base_dir */
+  assert_int_equal(nkeys, 76); /* every field of pst_config except base_dir */
   assert_contains(hbuf, "[pst|dense|lora|magnitude|movement|soft-movement]");
   free(buf);
   free(hbuf);
