@@ -712,7 +712,7 @@ static pst_err hf_tensors(pst_model *m, const pst_config *cfg, int gpt2, int rob
   for (int k = 0; k < 2 && !rc; k++)
     for (int i = 0; i < tabs[k]->n && !rc; i++) {
       pst_hf_name h;
-      if (pst_hf_name_of(gpt2, roberta, P, tabs[k]->t[i].name, &h))
+      if (pst_hf_name_of(gpt2 ? PST_HF_GPT2 : roberta ? PST_HF_ROBERTA : PST_HF_BERT, P, tabs[k]->t[i].name, &h))
         rc = add_tensor(m, &tabs[k]->t[i], &h, cfg->hidden, &qkv, &qkvb, l);
     }
   free(qkv);

@@ -469,6 +469,7 @@ def write_case(outdir, name, arch, method, nl, warm, extra=None, generator="test
              max(v for k, v in floors.items() if k.startswith("final.")),
              ("%d masks %s, min gap %.1e (cand %d)" % (len(masks), msp, gap, cand))
              if masks else "-"))
+    return cfg, frozen
 
 
 def main():

@@ -62,19 +62,22 @@ CASES = (
 # (step-0 gradients of the same case agree to 1e-6): two samples underestimate Adam's noise.
 FLOOR_SEEDS = (99, 100, 101, 102)
 
+# cases also written as Hugging Face directories (qwen2-pst sharded, with an index)
+HF_DIRS = ("llama-pst", "llama-pst-untied", "qwen2-pst")
+
 _models = {}
 
 
-def hf_model(cfg):
+def hf_model(cfg, tie=False):
     """The transformers model of cfg (random weights: every one is replaced at call time)."""
     key = (cfg.hf_class, cfg.kv_heads, cfg.rope_theta, cfg.rope_scaling, cfg.rope_factor,
-           cfg.rope_original_max_positions)
+           cfg.rope_original_max_positions, tie)
     if key in _models:
         return _models[key]
     kw = dict(vocab_size=cfg.vocab, hidden_size=cfg.hidden, intermediate_size=cfg.ffn,
               num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
               max_position_embeddings=cfg.max_positions, rms_norm_eps=cfg.ln_eps, rope_theta=cfg.rope_theta,
-              hidden_act="silu", tie_word_embeddings=False, attn_implementation="eager")
+              hidden_act="silu", tie_word_embeddings=tie, attn_implementation="eager")
     if cfg.rope_scaling == "linear":
         kw["rope_scaling"] = {"rope_type": "linear", "factor": cfg.rope_factor}
     elif cfg.rope_scaling == "llama3":
@@ -114,6 +117,29 @@ def llama_forward(cfg, P, batch, s, mask_fn=None, trace=None):
     return logits, (lm * ce).sum() / lm.sum()
 
 
+def save_hf(cfg, frozen, path, shard):
+    """A Hugging Face directory (config.json + safetensors, sharded when `shard`) holding the case's
+    frozen weights under transformers' names, written by save_pretrained: tests/parity/test_hf_llama
+    loads it through pst's loader and compares with the .init.safetensors tensors."""
+    model = hf_model(cfg, tie=cfg.tie_embeddings)
+    sd = {"model.embed_tokens.weight": frozen["emb.tok"], "model.norm.weight": frozen["lnf.w"]}
+    if not cfg.tie_embeddings:
+        sd["lm_head.weight"] = frozen["head.w"]
+    for i in range(cfg.layers):
+        h = "model.layers.%d." % i
+        sd[h + "input_layernorm.weight"] = frozen["blk.%d.ln1.w" % i]
+        sd[h + "post_attention_layernorm.weight"] = frozen["blk.%d.ln2.w" % i]
+        for lin in R.LLAMA_LINEARS:
+            sd[h + HF_LIN[lin] + ".weight"] = frozen["blk.%d.%s.w" % (i, lin)]
+            if "blk.%d.%s.b" % (i, lin) in frozen:
+                sd[h + HF_LIN[lin] + ".bias"] = frozen["blk.%d.%s.b" % (i, lin)]
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+    if cfg.tie_embeddings:
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    model.save_pretrained(path, safe_serialization=True, max_shard_size="60KB" if shard else "10GB")
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: %s OUTDIR" % sys.argv[0], file=sys.stderr)
@@ -126,9 +152,11 @@ def main():
     R.FORWARDS["llama"] = llama_forward
     t0 = time.time()
     for name, method, extra in CASES:
-        MF.write_case(outdir, name, "llama", method, None, False, dict(BASE, **extra),
-                      generator="tests/reference/make_llama_fixtures.py (transformers %s)" % transformers.__version__,
-                      floor_seeds=FLOOR_SEEDS)
+        cfg, frozen = MF.write_case(outdir, name, "llama", method, None, False, dict(BASE, **extra),
+                                    generator="tests/reference/make_llama_fixtures.py (transformers %s)"
+                                    % transformers.__version__, floor_seeds=FLOOR_SEEDS)
+        if name in HF_DIRS:
+            save_hf(cfg, frozen, os.path.join(outdir, name + ".hf"), shard=name == "qwen2-pst")
     print("wrote %d llama cases to %s in %.1f s" % (len(CASES), outdir, time.time() - t0))
     return 0
 
