@@ -1,6 +1,6 @@
 /* bench_step.c — time pst's training step for a named shape, or its top-k mask selection.
  *
- *   bench_step --shape bert-base|bert-tiny|gpt2-small [--method pst] [--batch 8] [--seq 128]
+ *   bench_step --shape bert-base|bert-tiny|gpt2-small|smollm2 [--method pst] [--batch 8] [--seq 128]
  *              [--steps 3] [--threads 2]
  *   bench_step --topk 768x3072 [--reps 20]
  * Prints one JSON line (ms_per_step, tokens_per_s, peak_rss_mb, blas kernels). The model has
@@ -72,18 +72,21 @@ int main(int argc, char **argv) {
   }
   pst_config cfg;
   pst_config_defaults(&cfg);
-  int gpt2 = !strncmp(shape, "gpt2", 4);
-  if (!strcmp(shape, "bert-base") || !strcmp(shape, "gpt2-small")) {
+  const int llama = !strcmp(shape, "smollm2"), gpt2 = !strncmp(shape, "gpt2", 4), lm = gpt2 || llama;
+  if (llama) { /* SmolLM2-135M: LLaMA architecture, grouped-query attention, tied head */
+    cfg.hidden = 576, cfg.layers = 30, cfg.heads = 9, cfg.kv_heads = 3, cfg.ffn = 1536, cfg.vocab = 49152;
+    cfg.max_positions = 8192, cfg.rope_theta = 100000, cfg.ln_eps = 1e-5;
+  } else if (!strcmp(shape, "bert-base") || !strcmp(shape, "gpt2-small")) {
     cfg.hidden = 768, cfg.layers = 12, cfg.heads = 12, cfg.ffn = 3072;
     cfg.vocab = gpt2 ? 50257 : 30522, cfg.max_positions = gpt2 ? 1024 : 512;
   } else if (!strcmp(shape, "bert-tiny")) {
     cfg.hidden = 64, cfg.layers = 2, cfg.heads = 4, cfg.ffn = 128, cfg.vocab = 1000, cfg.max_positions = 512;
   } else {
-    fprintf(stderr, "bench_step: unknown shape %s (bert-base, bert-tiny, gpt2-small)\n", shape);
+    fprintf(stderr, "bench_step: unknown shape %s (bert-base, bert-tiny, gpt2-small, smollm2)\n", shape);
     return 2;
   }
-  strcpy(cfg.arch, gpt2 ? "gpt2" : "bert");
-  strcpy(cfg.task, gpt2 ? "lm" : "classify");
+  strcpy(cfg.arch, llama ? "llama" : gpt2 ? "gpt2" : "bert");
+  strcpy(cfg.task, lm ? "lm" : "classify");
   snprintf(cfg.method, sizeof cfg.method, "%s", method);
   cfg.seq_len = seq, cfg.batch_size = batch;
   cfg.sparsity_init = cfg.sparsity_final = 0.5;
@@ -99,9 +102,9 @@ int main(int argc, char **argv) {
   for (long i = 0; i < (long)batch * seq; i++) {
     b.input_ids[i] = (int32_t)(pst_rng_u64(3, 0, (uint64_t)i) % (uint64_t)cfg.vocab);
     b.attn_mask[i] = 1;
-    if (gpt2) b.targets[i] = (int32_t)(pst_rng_u64(3, 1, (uint64_t)i) % (uint64_t)cfg.vocab), b.loss_mask[i] = 1;
+    if (lm) b.targets[i] = (int32_t)(pst_rng_u64(3, 1, (uint64_t)i) % (uint64_t)cfg.vocab), b.loss_mask[i] = 1;
   }
-  if (!gpt2) for (int r = 0; r < batch; r++) b.labels[r] = r % 2;
+  if (!lm) for (int r = 0; r < batch; r++) b.labels[r] = r % 2;
   pst_trainer tr;
   if (pst_trainer_init(&tr, &cfg, m, 1000, NULL)) { pst_err_print(stderr, 1); return 1; }
   double loss;

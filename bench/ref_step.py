@@ -13,6 +13,8 @@ AdamW step). Prints one JSON line.
 
 --method dense is full fine-tuning of every tensor (embeddings, LayerNorms, biases, head),
 the dense baseline. lora / magnitude / movement are accepted too.
+--shape smollm2 (SmolLM2-135M's LLaMA architecture) runs transformers 4.46's LlamaForCausalLM
+(tests/reference/llama_ref.py) with the PST weights: PYTHONPATH=.ref/transformers.
 """
 
 import argparse
@@ -76,7 +78,10 @@ def main():
                    sparsity_init=a.sparsity, sparsity_final=a.sparsity,
                    lr=5e-5, weight_decay=0.01, warmup_steps=0, max_grad_norm=1.0,
                    label_smoothing=0.0, steps=a.steps + 1, batch_size=a.batch, seq_len=a.seq,
-                   task="classify" if arch == "bert" else "lm")
+                   task="classify" if arch == "bert" else "lm", **R.SHAPE_EXTRA.get(a.shape, {}))
+    if arch == "llama":  # transformers' LlamaForCausalLM with PST weights (PYTHONPATH=.ref/transformers)
+        import llama_ref
+        R.FORWARDS["llama"] = llama_ref.llama_forward
     gen = torch.Generator().manual_seed(a.seed)
     frozen = R.init_frozen(cfg, gen)
     trainable = R.init_trainable(cfg, frozen, gen)

@@ -59,7 +59,10 @@ SHAPES = {
     "bert-tiny": ("bert", 64, 2, 4, 128, 1000, 512),
     "bert-base": ("bert", 768, 12, 12, 3072, 30522, 512),
     "gpt2-small": ("gpt2", 768, 12, 12, 3072, 50257, 1024),
+    "smollm2": ("llama", 576, 30, 9, 1536, 49152, 8192),  # SmolLM2-135M
 }
+# further Config fields of a shape (llama: key/value heads, rotary base, RMSNorm eps)
+SHAPE_EXTRA = {"smollm2": dict(kv_heads=3, rope_theta=100000.0)}
 
 
 class Config:
