@@ -137,6 +137,8 @@ int pst_gguf_tensor_count(const pst_gguf *g);
 const pst_gguf_tensor *pst_gguf_tensor_at(const pst_gguf *g, int i);
 /* NULL if absent. */
 const pst_gguf_tensor *pst_gguf_find_tensor(const pst_gguf *g, const char *name);
+/* File-order index of a tensor of g (from pst_gguf_tensor_at / find_tensor), else -1. */
+int pst_gguf_tensor_index(const pst_gguf *g, const pst_gguf_tensor *t);
 /* Raw bytes of a tensor inside the mapping (t->nbytes long). Valid until close. */
 const void *pst_gguf_data(const pst_gguf *g, const pst_gguf_tensor *t);
 /* Rows of a tensor viewed as a matrix: ne[1] * ne[2] * ne[3] rows of ne[0] elements. */

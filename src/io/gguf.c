@@ -741,6 +741,13 @@ const pst_gguf_tensor *pst_gguf_find_tensor(const pst_gguf *g, const char *name)
   return NULL;
 }
 
+int pst_gguf_tensor_index(const pst_gguf *g, const pst_gguf_tensor *t) {
+  if (!g || !t || g->nt == 0) return -1;
+  const gguf_ti *ti = (const gguf_ti *)(const void *)t; /* t is the first member of its gguf_ti */
+  if (ti < g->ti || ti >= g->ti + g->nt) return -1;
+  return (int)(ti - g->ti);
+}
+
 const void *pst_gguf_data(const pst_gguf *g, const pst_gguf_tensor *t) {
   return g && t ? g->map + t->offset : NULL;
 }
