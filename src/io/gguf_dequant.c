@@ -8,9 +8,9 @@
  *   Q4_1  32 elements in 20 bytes: f16 d, f16 m, u8 qs[16]     y[j] = (qs[j] & 15) * d + m,
  *                                                              y[j+16] = (qs[j] >> 4) * d + m
  * (ggml-quants.c dequantize_row_q8_0 / q4_0 / q4_1; gguf-py's quants.py computes the same in
- * float32). The product and the sum of Q4_1 are rounded separately: they are two statements,
- * which neither GCC in ISO C mode (-ffp-contract=off) nor clang (contraction within one
- * expression only) fuses into an FMA, so results are bit-exact on every target.
+ * float32). Every product q * d is exact in float (at most 8 + 11 significant bits), so the
+ * results do not depend on whether a compiler fuses Q4_1's q * d + m into an FMA: one rounding
+ * either way, bit-identical to ggml and gguf-py.
  * F16 is converted exactly (pst_f16_to_f32), BF16 by a 16-bit shift (as ggml does). */
 #include "pst/gguf.h"
 #include "pst/safetensors.h" /* pst_f16_to_f32, pst_bf16_to_f32 */
@@ -91,7 +91,7 @@ static void deq_q4_0(const uint8_t *x, float *y, int64_t nb) {
   }
 }
 
-/* nb blocks of 20 bytes -> 32 floats each; product and sum rounded separately (see top) */
+/* nb blocks of 20 bytes -> 32 floats each (the product is exact: see the top) */
 static void deq_q4_1(const uint8_t *x, float *y, int64_t nb) {
   for (int64_t i = 0; i < nb; i++, x += 20, y += 32) {
     const float d = half_at(x), m = half_at(x + 2);
