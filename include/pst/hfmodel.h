@@ -9,6 +9,14 @@
  *                                 (else roberta.pooler.dense), classifier.out_proj -> cls.*
  *   gpt2                          "transformer." names or none; Conv1D weights [in, out] are
  *                                 transposed and c_attn [H, 3H] is split into q, k, v
+ *   llama, mistral, qwen2         "model." names or none (LlamaForCausalLM, MistralForCausalLM,
+ *                                 Qwen2ForCausalLM); q/k/v/o_proj, gate/up/down_proj as is;
+ *                                 lm_head.weight -> head.w when tie_word_embeddings is false
+ *                                 (else the token embedding is the head and a saved lm_head is
+ *                                 ignored); config: num_key_value_heads, rms_norm_eps,
+ *                                 rope_theta, rope_scaling (default, linear, llama3),
+ *                                 attention_bias (Qwen2: q/k/v biases), mlp_bias; sliding_window
+ *                                 (Mistral v0.1, Qwen2 use_sliding_window) caps max_positions
  * Weights may be F32, F16, BF16 or F64 in the file; they are converted to fp32.
  *
  * Positions: RoBERTa numbers real tokens from pad_token_id + 1 (= 2). pst_hf_read_config
@@ -87,8 +95,10 @@ typedef struct {
   pst_hf_xform x;
   int part;  /* q/k/v: 0, 1, 2 */
 } pst_hf_name;
-/* The HF tensor holding pst tensor `name` for a GPT-2 / RoBERTa / BERT checkpoint whose names
- * start with prefix ("transformer.", "roberta.", "bert."); 0 for pst-only tensors (U, V, ...). */
-int pst_hf_name_of(int gpt2, int roberta, const char *prefix, const char *name, pst_hf_name *out);
+/* The HF tensor holding pst tensor `name` for a checkpoint of `family` whose names start with
+ * prefix ("transformer.", "roberta.", "bert.", "model."; lm_head.weight of the LLaMA family has
+ * no prefix); 0 for pst-only tensors (U, V, ...). */
+typedef enum { PST_HF_BERT, PST_HF_ROBERTA, PST_HF_GPT2, PST_HF_LLAMA } pst_hf_family;
+int pst_hf_name_of(pst_hf_family family, const char *prefix, const char *name, pst_hf_name *out);
 
 #endif

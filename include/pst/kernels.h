@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 /* out[N,C] = tok[ids[n]] + pos[n % T] + (type ? type[type_ids[n]] : 0).
- * ids, type_ids: [N] int32 (type_ids may be NULL: all type 0). tok [V,C], pos [P>=T,C],
- * type [TV,C] or NULL. Ids must already be range-checked by the caller. */
+ * ids, type_ids: [N] int32 (type_ids may be NULL: all type 0). tok [V,C], pos [P>=T,C] or NULL
+ * (no position table, then type must be NULL too), type [TV,C] or NULL. Ids must already be range-checked by the caller. */
 void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
                        const float *tok, const float *pos, const float *type,
                        int B, int T, int C);
@@ -43,21 +43,44 @@ typedef enum { PST_GELU_ERF = 0, PST_GELU_TANH = 1 } pst_gelu_kind;
 void gelu_forward(float *out, const float *inp, long n, pst_gelu_kind kind);
 void gelu_backward(float *dinp, const float *inp, const float *dout, long n, pst_gelu_kind kind);
 
+/* SwiGLU (LLaMA MLP): out[n] = silu(gate[n]) * up[n]; backward accumulates dgate and dup. */
+void swiglu_forward(float *out, const float *gate, const float *up, long n);
+void swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n);
+
+/* RMSNorm (LLaMA): out[N,C] = x * rstd * w, rstd[N] = 1/sqrt(mean(x^2) + eps) saved for
+ * backward; dinp and dw accumulate (either may be NULL). */
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                      const float *rstd, int N, int C);
+
+/* Rotary position embeddings, Hugging Face rotate-half layout (src/kernels/cpu/rope.c).
+ * rope_table fills cos/sin [P, hs/2] for positions 0..P-1 (scaling PST_ROPE_*; factor and the
+ * llama3 parameters as in Hugging Face rope_scaling). rope_forward rotates x [B*T, nh*hs] in
+ * place, token t at position pos0 + t; rope_backward applies the inverse rotation to a gradient. */
+enum { PST_ROPE_NONE = 0, PST_ROPE_LINEAR = 1, PST_ROPE_LLAMA3 = 2 };
+void rope_table(float *cosv, float *sinv, int P, int hs, double theta, int scaling, double factor,
+                double low_freq_factor, double high_freq_factor, int original_max_positions);
+void rope_forward(float *x, const float *cosv, const float *sinv, int B, int T, int nh, int hs, int pos0);
+void rope_backward(float *dx, const float *cosv, const float *sinv, int B, int T, int nh, int hs, int pos0);
+
 /* out[n] = tanh(inp[n]) (BERT pooler); backward uses the saved output. */
 void tanh_forward(float *out, const float *inp, long n);
 void tanh_backward(float *dinp, const float *out, const float *dout, long n);
 
-/* Multi-head attention core. q, k, v, out: [B,T,C] with C = NH*hs, head h in columns
- * [h*hs, (h+1)*hs). probs[B,NH,T,T] (saved for backward) = softmax(q k^T / sqrt(hs) + mask)
+/* Multi-head attention core. q, out: [B,T,C] with C = NH*hs, head h in columns
+ * [h*hs, (h+1)*hs); k, v: [B,T,NKV*hs] (grouped-query attention: query head h uses key/value
+ * head h / (NH/NKV); NKV = NH for ordinary attention; NKV divides NH).
+ * probs[B,NH,T,T] (saved for backward) = softmax(q k^T / sqrt(hs) + mask)
  * where key j of batch b is masked when key_mask[b*T+j] == 0 (key_mask NULL: none) and,
  * if causal, when j > i. A row whose keys are all masked gets probs 0 and out 0.
  * out = probs @ v. */
 void attention_forward(float *out, float *probs, const float *q, const float *k,
                        const float *v, const uint8_t *key_mask, int causal,
-                       int B, int T, int C, int NH);
+                       int B, int T, int C, int NH, int NKV);
+/* dq [B,T,C], dk, dv [B,T,NKV*hs] accumulate (any may be NULL). */
 void attention_backward(float *dq, float *dk, float *dv, const float *dout,
                         const float *probs, const float *q, const float *k, const float *v,
-                        int B, int T, int C, int NH);
+                        int B, int T, int C, int NH, int NKV);
 
 /* Softmax cross-entropy over V classes for N rows, torch semantics incl. label smoothing ls:
  *   l_n = (1-ls) * (-log p[n,t_n]) + ls * mean_j(-log p[n,j]).

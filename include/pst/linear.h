@@ -50,7 +50,7 @@ typedef struct {
 typedef struct {
   int m, n;                               /* local shape */
   int gm, gn, row0, col0, par;            /* global shape and this shard's offset */
-  int add_bias;                           /* 0 on the row-parallel shards of tp ranks > 0 */
+  int add_bias;                           /* 0 without a bias and on the row-parallel shards of tp ranks > 0 */
   float *W0, *bias;                       /* frozen (W0 trainable for dense), bias [m] */
   float *U, *V, *A, *B, *R, *C, *S;       /* trainables, NULL when the method has none */
   float *dW0, *dU, *dV, *dA, *dB, *dR, *dC, *dS;
@@ -68,12 +68,12 @@ typedef struct {
 } pst_linear_scratch;
 
 /* Register this layer's tensors (global weight [gm, gn]; sh = NULL: not sharded) under
- * "<prefix>.w", "<prefix>.b", "<prefix>.U", ...: frozen ones into `frozen`, trainable ones
+ * "<prefix>.w", "<prefix>.b" (only if has_bias; else bias = NULL), "<prefix>.U", ...: frozen ones into `frozen`, trainable ones
  * into `train`, with their shard descriptors and, for factors replicated over the tp group
  * whose gradients are partial sums (V, B, C of column-parallel, U, A, R of row-parallel
  * layers), the partial-gradient flag. gm (column) or gn (row) must divide by tp_size. */
 pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char *prefix, int gm, int gn,
-                            const pst_linear_shard *sh, pst_params *frozen, pst_params *train);
+                            int has_bias, const pst_linear_shard *sh, pst_params *frozen, pst_params *train);
 /* Initial values of trainables not loaded from a file: U, A ~ N(0,1); V, B, R, C, S = 0. */
 void pst_linear_init_trainables(pst_linear *L, const pst_linear_opts *o, uint64_t seed, const char *prefix);
 /* max_mn: largest m*n; max_dim: largest m or n; max_rank: max(r1, r2). Sized for the

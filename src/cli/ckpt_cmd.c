@@ -105,7 +105,7 @@ static void print_model(const char *config_text) {
   }
   printf("model            %s, method %s: %ld layers, hidden %ld, heads %ld, ffn %ld, vocab %ld", arch, method, layers,
          hidden, heads, ffn, vocab);
-  if (strcmp(arch, "gpt2")) printf(", %ld label%s", labels, labels == 1 ? "" : "s");
+  if (strcmp(arch, "gpt2") && strcmp(arch, "llama")) printf(", %ld label%s", labels, labels == 1 ? "" : "s");
   printf("\n");
 }
 

@@ -189,15 +189,15 @@ static pst_err open_h5(const char *path, hid_t *out, long long *file_bytes) {
 
 /* ---- inspection ---- */
 
-/* Model order of a layer name: (block, q k v o fc1 fc2); unknown names sort last. */
+/* Model order of a layer name: (block, q k v o fc1 fc2 | gate up down); unknown names sort last. */
 static long layer_rank(const char *name) {
-  static const char *LIN[] = {"q", "k", "v", "o", "fc1", "fc2"};
+  static const char *LIN[] = {"q", "k", "v", "o", "fc1", "fc2", "gate", "up", "down"};
   int l, n = 0;
   char part[16];
   if (sscanf(name, "blk.%d.%15s%n", &l, part, &n) != 2 || name[n]) return 1L << 40;
-  for (int j = 0; j < 6; j++)
-    if (!strcmp(part, LIN[j])) return (long)l * 8 + j;
-  return (long)l * 8 + 7;
+  for (int j = 0; j < 9; j++)
+    if (!strcmp(part, LIN[j])) return (long)l * 16 + j;
+  return (long)l * 16 + 15;
 }
 
 static int cmp_layers(const void *a, const void *b) {
@@ -704,15 +704,15 @@ static pst_err add_tensor(pst_model *m, const pst_tensor_info *t, const pst_hf_n
 }
 
 /* Every frozen and trainable tensor that Hugging Face has, under its HF name. */
-static pst_err hf_tensors(pst_model *m, const pst_config *cfg, int gpt2, int roberta, hf_list *l) {
-  const char *P = gpt2 ? "transformer." : roberta ? "roberta." : "bert.";
+static pst_err hf_tensors(pst_model *m, const pst_config *cfg, pst_hf_family fam, hf_list *l) {
+  const char *P = fam == PST_HF_GPT2 ? "transformer." : fam == PST_HF_ROBERTA ? "roberta." : fam == PST_HF_LLAMA ? "model." : "bert.";
   const pst_params *tabs[2] = {pst_model_frozen(m), pst_model_trainables(m)};
   float *qkv = NULL, *qkvb = NULL;
   pst_err rc = PST_OK;
   for (int k = 0; k < 2 && !rc; k++)
     for (int i = 0; i < tabs[k]->n && !rc; i++) {
       pst_hf_name h;
-      if (pst_hf_name_of(gpt2, roberta, P, tabs[k]->t[i].name, &h))
+      if (pst_hf_name_of(fam, P, tabs[k]->t[i].name, &h))
         rc = add_tensor(m, &tabs[k]->t[i], &h, cfg->hidden, &qkv, &qkvb, l);
     }
   free(qkv);
@@ -733,12 +733,38 @@ static int roundtrip_digits(double v) {
 
 static pst_err write_config_json(const char *path, const pst_config *cfg, const pst_ckpt_meta *meta, const char *ckpt,
                                  int roberta) {
-  const int gpt2 = !strcmp(cfg->arch, "gpt2");
+  const int gpt2 = !strcmp(cfg->arch, "gpt2"), llama = !strcmp(cfg->arch, "llama");
   const char *act = !strcmp(cfg->activation, "gelu_tanh") ? "gelu_new" : "gelu";
   json_t *root = json_object(), *labels = NULL;
   if (!root) PST_ERR(PST_ERR_MEM, "out of memory writing %s", path);
 #define SET(k, v) json_object_set_new(root, k, v)
-  if (gpt2) {
+  if (llama) { /* LlamaConfig; Qwen2-style q/k/v-only biases have no Llama equivalent (refused earlier) */
+    SET("architectures", json_pack("[s]", "LlamaForCausalLM"));
+    SET("model_type", json_string("llama"));
+    SET("hidden_size", json_integer(cfg->hidden));
+    SET("num_hidden_layers", json_integer(cfg->layers));
+    SET("num_attention_heads", json_integer(cfg->heads));
+    SET("num_key_value_heads", json_integer(cfg->kv_heads));
+    SET("head_dim", json_integer(cfg->hidden / cfg->heads));
+    SET("intermediate_size", json_integer(cfg->ffn));
+    SET("hidden_act", json_string("silu"));
+    SET("vocab_size", json_integer(cfg->vocab));
+    SET("max_position_embeddings", json_integer(cfg->max_positions));
+    SET("rms_norm_eps", json_real(cfg->ln_eps));
+    SET("rope_theta", json_real(cfg->rope_theta));
+    if (!strcmp(cfg->rope_scaling, "linear"))
+      SET("rope_scaling", json_pack("{s:s, s:f}", "rope_type", "linear", "factor", cfg->rope_factor));
+    else if (!strcmp(cfg->rope_scaling, "llama3"))
+      SET("rope_scaling", json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor", cfg->rope_factor,
+                                    "low_freq_factor", cfg->rope_low_freq_factor, "high_freq_factor",
+                                    cfg->rope_high_freq_factor, "original_max_position_embeddings",
+                                    cfg->rope_original_max_positions));
+    else
+      SET("rope_scaling", json_null());
+    SET("attention_bias", json_boolean(cfg->qkv_bias && cfg->o_bias));
+    SET("mlp_bias", json_boolean(cfg->mlp_bias));
+    SET("tie_word_embeddings", json_boolean(cfg->tie_embeddings));
+  } else if (gpt2) {
     SET("architectures", json_pack("[s]", "GPT2LMHeadModel"));
     SET("model_type", json_string("gpt2"));
     SET("n_embd", json_integer(cfg->hidden));
@@ -838,12 +864,16 @@ static pst_err copy_tokenizer(const pst_config *cfg, const char *hf, const char 
 
 static pst_err write_hf_dir(const char *ckpt, const char *tmpdir, pst_model *m, const pst_config *cfg,
                             const pst_ckpt_meta *meta, const char *hf) {
-  const int gpt2 = !strcmp(cfg->arch, "gpt2"), roberta = !gpt2 && cfg->position_offset > 0;
+  const int gpt2 = !strcmp(cfg->arch, "gpt2"), llama = !strcmp(cfg->arch, "llama");
+  const int roberta = !gpt2 && !llama && cfg->position_offset > 0;
   if (gpt2 && cfg->position_offset)
     PST_ERR(PST_ERR_ARG, "a GPT-2 model with model.position_offset = %d has no Hugging Face equivalent",
             cfg->position_offset);
+  if (llama && (cfg->qkv_bias != cfg->o_bias))
+    PST_ERR(PST_ERR_ARG, "a llama model with q/k/v biases but %s o bias (Qwen2 style) has no LlamaForCausalLM "
+            "equivalent; export it with --format csr", cfg->o_bias ? "an" : "no");
   hf_list l = {NULL, 0, 0};
-  pst_err rc = hf_tensors(m, cfg, gpt2, roberta, &l);
+  pst_err rc = hf_tensors(m, cfg, llama ? PST_HF_LLAMA : gpt2 ? PST_HF_GPT2 : roberta ? PST_HF_ROBERTA : PST_HF_BERT, &l);
   pst_st_entry *e = rc ? NULL : calloc((size_t)l.n, sizeof *e);
   if (!rc && !e) {
     pst_err_set(PST_ERR_MEM, __FILE__, __LINE__, __func__, "out of memory exporting the model");
@@ -916,7 +946,7 @@ static herr_t write_1d(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hs
 }
 
 /* Copy /sparse/<name>/{rowptr, col, val} and its attributes from src into group dst, and add
- * the bias [m]. */
+ * the bias [m] (zeros for a layer without one). */
 static pst_err copy_layer(hid_t src, hid_t dst, const char *name, const float *bias, int brows) {
   char sg[160];
   snprintf(sg, sizeof sg, "sparse/%s", name);
@@ -953,7 +983,10 @@ static pst_err copy_layer(hid_t src, hid_t dst, const char *name, const float *b
   hid_t g = H5Gcreate2(dst, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   h = g < 0 ? -1 : 0;
   for (int k = 0; h >= 0 && k < 3; k++) h = write_1d(g, dsn[k], ft[k], mt[k], counts[k], bufs[k]);
-  if (h >= 0) h = write_1d(g, "bias", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)brows, bias);
+  float *zeros = bias ? NULL : calloc((size_t)brows, sizeof(float));
+  if (!bias && !zeros) h = -1;
+  if (h >= 0) h = write_1d(g, "bias", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)brows, bias ? bias : zeros);
+  free(zeros);
   if (h >= 0) h = pst_h5_attr_write(g, "nnz", H5T_NATIVE_LONG, 0, &nnz);
   if (h >= 0) h = pst_h5_attr_write(g, "shape", H5T_NATIVE_INT, 2, shape);
   if (g >= 0) H5Gclose(g);
@@ -995,13 +1028,8 @@ static pst_err write_csr(const char *ckpt, const char *tmp, pst_model *m, const 
     int rows, cols;
     pst_model_linear_mask(m, i, &rows, &cols);
     snprintf(bn, sizeof bn, "%s.b", pst_model_linear_name(m, i));
-    const pst_tensor_info *bt = model_tensor(m, bn);
-    if (!bt) {
-      pst_err_set(PST_ERR_INTERNAL, __FILE__, __LINE__, __func__, "the model has no tensor '%s'", bn);
-      rc = PST_ERR_INTERNAL;
-      break;
-    }
-    rc = copy_layer(src, sp, pst_model_linear_name(m, i), *bt->bind, rows);
+    const pst_tensor_info *bt = model_tensor(m, bn); /* NULL: a bias-free layer (llama) */
+    rc = copy_layer(src, sp, pst_model_linear_name(m, i), bt ? *bt->bind : NULL, rows);
   }
   if (sp >= 0) H5Gclose(sp);
   if (H5Fclose(f) < 0 && !rc) {

@@ -25,7 +25,7 @@
 /* ---- config.json ----------------------------------------------------------------------- */
 
 typedef struct {
-  int gpt2, roberta;
+  int gpt2, roberta, llama, qwen2; /* llama: the LLaMA family (llama, mistral, qwen2) */
   char model_type[32];
   int offset;  /* position id of the first token (RoBERTa: pad_token_id + 1) */
   int layers;
@@ -138,6 +138,9 @@ static pst_err detect_arch(const json_t *root, const char *path, hf_arch *a) {
     const char *a0 = json_is_array(arr) ? json_string_value(json_array_get(arr, 0)) : NULL;
     if (a0) {
       if (!strncmp(a0, "GPT2", 4)) strcpy(guess, "gpt2");
+      else if (!strncmp(a0, "Llama", 5)) strcpy(guess, "llama");
+      else if (!strncmp(a0, "Mistral", 7)) strcpy(guess, "mistral");
+      else if (!strncmp(a0, "Qwen2", 5)) strcpy(guess, "qwen2");
       else if (!strncmp(a0, "XLMRoberta", 10)) strcpy(guess, "xlm-roberta");
       else if (!strncmp(a0, "Camembert", 9)) strcpy(guess, "camembert");
       else if (!strncmp(a0, "Roberta", 7)) strcpy(guess, "roberta");
@@ -145,7 +148,7 @@ static pst_err detect_arch(const json_t *root, const char *path, hf_arch *a) {
     }
     if (!guess[0])
       PST_ERR(PST_ERR_CONFIG, "%s: required key 'model_type' is missing (and 'architectures' names no BERT, "
-              "RoBERTa or GPT-2 class)", path);
+              "RoBERTa, GPT-2, Llama, Mistral or Qwen2 class)", path);
     mt = guess;
   }
   memset(a, 0, sizeof *a);
@@ -154,11 +157,123 @@ static pst_err detect_arch(const json_t *root, const char *path, hf_arch *a) {
     a->roberta = 1;
   } else if (!strcmp(mt, "gpt2")) {
     a->gpt2 = 1;
+  } else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2")) {
+    a->llama = 1;
+    a->qwen2 = !strcmp(mt, "qwen2");
   } else {
     PST_ERR(PST_ERR_CONFIG,
-            "%s: model_type '%s' is not supported (supported: bert, roberta, xlm-roberta, camembert, gpt2)", path, mt);
+            "%s: model_type '%s' is not supported (supported: bert, roberta, xlm-roberta, camembert, gpt2, llama, "
+            "mistral, qwen2)", path, mt);
   }
   snprintf(a->model_type, sizeof a->model_type, "%s", mt);
+  return PST_OK;
+}
+
+/* A boolean key (absent or null: def). */
+static pst_err get_bool(const json_t *root, const char *path, const char *key, int def, int *out) {
+  json_t *v = json_object_get(root, key);
+  if (!v || json_is_null(v)) { *out = def; return PST_OK; }
+  if (!json_is_boolean(v))
+    PST_ERR(PST_ERR_CONFIG, "%s: key '%s' must be true or false, found %s", path, key, pst_json_kind(v));
+  *out = json_is_true(v);
+  return PST_OK;
+}
+
+/* rope_scaling of a LLaMA-family config.json: null, {"rope_type" (or the older "type"):
+ * "default" | "linear" | "llama3", "factor", llama3's low/high_freq_factor and
+ * original_max_position_embeddings}; other kinds (dynamic, yarn, longrope) are errors. */
+static pst_err parse_rope_scaling(const json_t *root, const char *path, pst_config *cfg) {
+  json_t *rs = json_object_get(root, "rope_scaling");
+  if (!rs || json_is_null(rs)) return PST_OK;
+  if (!json_is_object(rs))
+    PST_ERR(PST_ERR_CONFIG, "%s: key 'rope_scaling' must be an object or null, found %s", path, pst_json_kind(rs));
+  const char *type;
+  PST_CHECK(get_str(rs, path, "rope_type", NULL, &type));
+  if (!type) PST_CHECK(get_str(rs, path, "type", "default", &type));
+  if (!strcmp(type, "default")) return PST_OK;
+  if (strcmp(type, "linear") && strcmp(type, "llama3"))
+    PST_ERR(PST_ERR_CONFIG, "%s: key 'rope_scaling.rope_type' = '%s' is not supported (pst implements default, "
+            "linear and llama3)", path, type);
+  double factor, lo, hi;
+  int orig;
+  PST_CHECK(get_real(rs, path, "factor", -1, &factor));
+  if (!(factor > 0)) PST_ERR(PST_ERR_CONFIG, "%s: key 'rope_scaling.factor' must be a positive number", path);
+  PST_CHECK(set_key(cfg, path, "rope_scaling.rope_type", "model.rope_scaling=%s", type));
+  PST_CHECK(set_key(cfg, path, "rope_scaling.factor", "model.rope_factor=%.17g", factor));
+  if (!strcmp(type, "llama3")) {
+    PST_CHECK(get_real(rs, path, "low_freq_factor", 1, &lo));
+    PST_CHECK(get_real(rs, path, "high_freq_factor", 4, &hi));
+    PST_CHECK(get_int(rs, path, "original_max_position_embeddings", 8192, &orig));
+    PST_CHECK(set_key(cfg, path, "rope_scaling.low_freq_factor", "model.rope_low_freq_factor=%.17g", lo));
+    PST_CHECK(set_key(cfg, path, "rope_scaling.high_freq_factor", "model.rope_high_freq_factor=%.17g", hi));
+    PST_CHECK(set_key(cfg, path, "rope_scaling.original_max_position_embeddings",
+                      "model.rope_original_max_positions=%d", orig));
+  }
+  return PST_OK;
+}
+
+/* The LLaMA family's config.json (LlamaConfig, MistralConfig, Qwen2Config) into cfg. */
+static pst_err parse_llama_config(const json_t *root, const char *path, pst_config *cfg, hf_arch *a) {
+  int hidden, layers, heads, kv, ffn, vocab, maxpos, head_dim, tie, attn_bias, mlp_bias, window = 0, use_window;
+  double eps, theta;
+  const char *act;
+  PST_CHECK(get_int(root, path, "hidden_size", -1, &hidden));
+  PST_CHECK(get_int(root, path, "num_hidden_layers", -1, &layers));
+  PST_CHECK(get_int(root, path, "num_attention_heads", -1, &heads));
+  PST_CHECK(get_int(root, path, "num_key_value_heads", heads, &kv));
+  PST_CHECK(get_int(root, path, "intermediate_size", -1, &ffn));
+  PST_CHECK(get_int(root, path, "vocab_size", -1, &vocab));
+  PST_CHECK(get_int(root, path, "max_position_embeddings", -1, &maxpos));
+  PST_CHECK(get_real(root, path, "rms_norm_eps", 1e-6, &eps));
+  PST_CHECK(get_real(root, path, "rope_theta", 10000, &theta));
+  PST_CHECK(get_str(root, path, "hidden_act", "silu", &act));
+  PST_CHECK(get_bool(root, path, "tie_word_embeddings", 0, &tie));
+  PST_CHECK(get_bool(root, path, "attention_bias", 0, &attn_bias));
+  PST_CHECK(get_bool(root, path, "mlp_bias", 0, &mlp_bias));
+  if (strcmp(act, "silu"))
+    PST_ERR(PST_ERR_CONFIG, "%s: key 'hidden_act' = '%s' is not supported (the LLaMA family's MLP is SwiGLU: silu)",
+            path, act);
+  if (hidden % heads) PST_ERR(PST_ERR_CONFIG, "%s: 'hidden_size' = %d is not divisible by 'num_attention_heads' = %d",
+                              path, hidden, heads);
+  if (heads % kv)
+    PST_ERR(PST_ERR_CONFIG, "%s: 'num_attention_heads' = %d is not divisible by 'num_key_value_heads' = %d", path,
+            heads, kv);
+  PST_CHECK(get_int(root, path, "head_dim", hidden / heads, &head_dim));
+  if (head_dim != hidden / heads)
+    PST_ERR(PST_ERR_CONFIG, "%s: key 'head_dim' = %d differs from hidden_size / num_attention_heads = %d (not "
+            "supported)", path, head_dim, hidden / heads);
+  if (!(eps > 0 && eps <= 1)) PST_ERR(PST_ERR_CONFIG, "%s: key 'rms_norm_eps' = %g must be in (0, 1]", path, eps);
+  /* Mistral v0.1 and Qwen2 with use_sliding_window attend to the last sliding_window keys only:
+   * pst's attention is full, so sequences are limited to the window (equal results) */
+  PST_CHECK(get_bool(root, path, "use_sliding_window", !a->qwen2, &use_window));
+  if (use_window) PST_CHECK(get_int(root, path, "sliding_window", 0, &window));
+  if (window > 0 && window < maxpos) {
+    pst_log(1, "pst: %s: sliding_window = %d: sequences are limited to %d tokens (pst attends to all keys)\n", path,
+            window, window);
+    maxpos = window;
+  }
+  PST_CHECK(set_key(cfg, path, "model_type", "model.arch=llama"));
+  PST_CHECK(set_key(cfg, path, "hidden_size", "model.hidden=%d", hidden));
+  PST_CHECK(set_key(cfg, path, "num_hidden_layers", "model.layers=%d", layers));
+  PST_CHECK(set_key(cfg, path, "num_attention_heads", "model.heads=%d", heads));
+  PST_CHECK(set_key(cfg, path, "num_key_value_heads", "model.kv_heads=%d", kv));
+  PST_CHECK(set_key(cfg, path, "intermediate_size", "model.ffn=%d", ffn));
+  PST_CHECK(set_key(cfg, path, "vocab_size", "model.vocab=%d", vocab));
+  PST_CHECK(set_key(cfg, path, "max_position_embeddings", "model.max_positions=%d", maxpos));
+  PST_CHECK(set_key(cfg, path, "max_position_embeddings", "model.position_offset=0"));
+  PST_CHECK(set_key(cfg, path, "rms_norm_eps", "model.ln_eps=%.17g", eps));
+  PST_CHECK(set_key(cfg, path, "hidden_act", "model.activation=silu"));
+  PST_CHECK(set_key(cfg, path, "rope_theta", "model.rope_theta=%.17g", theta));
+  PST_CHECK(set_key(cfg, path, "rope_scaling", "model.rope_scaling=none"));
+  PST_CHECK(set_key(cfg, path, "rope_scaling", "model.rope_factor=1"));
+  PST_CHECK(parse_rope_scaling(root, path, cfg));
+  /* Qwen2: q, k, v always have biases, o never; Llama: attention_bias for all four */
+  PST_CHECK(set_key(cfg, path, "attention_bias", "model.qkv_bias=%s", a->qwen2 || attn_bias ? "true" : "false"));
+  PST_CHECK(set_key(cfg, path, "attention_bias", "model.o_bias=%s", !a->qwen2 && attn_bias ? "true" : "false"));
+  PST_CHECK(set_key(cfg, path, "mlp_bias", "model.mlp_bias=%s", mlp_bias ? "true" : "false"));
+  PST_CHECK(set_key(cfg, path, "tie_word_embeddings", "model.tie_embeddings=%s", tie ? "true" : "false"));
+  a->offset = 0;
+  a->layers = layers;
   return PST_OK;
 }
 
@@ -177,6 +292,10 @@ static pst_err parse_config(const char *dir, pst_config *cfg, hf_arch *a) {
     goto done;                                                              \
   } while (0)
   TRY(detect_arch(root, path, a));
+  if (a->llama) {
+    TRY(parse_llama_config(root, path, cfg, a));
+    goto done;
+  }
   int hidden, layers, heads, ffn, vocab, maxpos, tv = 1;
   double eps;
   const char *act, *mapped;
@@ -442,6 +561,25 @@ static int map_name(const hf_arch *a, const char *P, const char *name, hf_src *s
   const int is_w = !strcmp(wb, "w");
 #define SET(...) snprintf(s->hf, sizeof s->hf, __VA_ARGS__)
 #define ALT(...) snprintf(s->alt, sizeof s->alt, __VA_ARGS__)
+  if (a->llama) { /* every tensor as is: nn.Linear [out, in] like pst */
+    static const char *const LL[] = {"q", "self_attn.q_proj", "k", "self_attn.k_proj", "v", "self_attn.v_proj",
+                                     "o", "self_attn.o_proj", "gate", "mlp.gate_proj", "up", "mlp.up_proj",
+                                     "down", "mlp.down_proj", NULL};
+    if (!strcmp(name, "emb.tok")) SET("%sembed_tokens.weight", P);
+    else if (!strcmp(name, "lnf.w")) SET("%snorm.weight", P);
+    else if (!strcmp(name, "head.w")) SET("lm_head.weight");
+    else if (!blk) return 0;
+    else if (!strcmp(part, "ln1") && is_w) SET("%slayers.%d.input_layernorm.weight", P, l);
+    else if (!strcmp(part, "ln2") && is_w) SET("%slayers.%d.post_attention_layernorm.weight", P, l);
+    else {
+      const char *hfl = NULL;
+      for (int i = 0; LL[i]; i += 2)
+        if (!strcmp(part, LL[i])) hfl = LL[i + 1];
+      if (!hfl) return 0;
+      SET("%slayers.%d.%s.%s", P, l, hfl, is_w ? "weight" : "bias");
+    }
+    return 1;
+  }
   if (a->gpt2) {
     if (!strcmp(name, "emb.tok")) SET("%swte.weight", P);
     else if (!strcmp(name, "emb.pos")) { SET("%swpe.weight", P); s->x = X_ROWS; }
@@ -494,11 +632,12 @@ static int map_name(const hf_arch *a, const char *P, const char *name, hf_src *s
   return 1;
 }
 
-int pst_hf_name_of(int gpt2, int roberta, const char *prefix, const char *name, pst_hf_name *out) {
+int pst_hf_name_of(pst_hf_family family, const char *prefix, const char *name, pst_hf_name *out) {
   hf_arch a;
   memset(&a, 0, sizeof a);
-  a.gpt2 = gpt2;
-  a.roberta = roberta;
+  a.gpt2 = family == PST_HF_GPT2;
+  a.roberta = family == PST_HF_ROBERTA;
+  a.llama = family == PST_HF_LLAMA;
   hf_src src;
   if (!map_name(&a, prefix, name, &src)) return 0;
   snprintf(out->name, sizeof out->name, "%s", src.hf);
@@ -649,8 +788,8 @@ static pst_err load_tensor(hf_load *L, const pst_tensor_info *t) {
 /* The tensor-name prefix: "bert." / "roberta." / "transformer." if the token embedding has
  * it, else none. */
 static pst_err find_prefix(hf_load *L) {
-  const char *probe = L->a.gpt2 ? "wte.weight" : "embeddings.word_embeddings.weight";
-  const char *cands[2] = {L->a.gpt2 ? "transformer." : L->a.roberta ? "roberta." : "bert.", ""};
+  const char *probe = L->a.gpt2 ? "wte.weight" : L->a.llama ? "embed_tokens.weight" : "embeddings.word_embeddings.weight";
+  const char *cands[2] = {L->a.gpt2 ? "transformer." : L->a.roberta ? "roberta." : L->a.llama ? "model." : "bert.", ""};
   char name[192];
   for (int i = 0; i < 2; i++) {
     snprintf(name, sizeof name, "%s%s", cands[i], probe);
@@ -678,12 +817,13 @@ static const pst_tensor_info *tabs_find(pst_params *const *tabs, int n, const ch
 
 /* The tables must hold the architecture and depth that config.json describes. */
 static pst_err check_model(hf_load *L, pst_params *const *tabs, int ntabs) {
-  int model_gpt2 = tabs_find(tabs, ntabs, "lnf.w") != NULL;
+  const int model_llama = tabs_find(tabs, ntabs, "blk.0.gate.w") != NULL;
+  const int model_gpt2 = !model_llama && tabs_find(tabs, ntabs, "lnf.w") != NULL;
   char cfgpath[PST_PATH_MAX + 16];
   snprintf(cfgpath, sizeof cfgpath, "%s/config.json", L->dir);
-  if (model_gpt2 != L->a.gpt2)
+  if (model_gpt2 != L->a.gpt2 || model_llama != L->a.llama)
     PST_ERR(PST_ERR_ARG, "%s: model_type '%s' but the model was created with model.arch = %s", cfgpath,
-            L->a.model_type, model_gpt2 ? "gpt2" : "bert");
+            L->a.model_type, model_llama ? "llama" : model_gpt2 ? "gpt2" : "bert");
   int layers = 0;
   char nm[64];
   for (;;) {
@@ -694,6 +834,8 @@ static pst_err check_model(hf_load *L, pst_params *const *tabs, int ntabs) {
   if (layers != L->a.layers)
     PST_ERR(PST_ERR_ARG, "%s: %s = %d but the model was created with %d layers", cfgpath,
             L->a.gpt2 ? "n_layer" : "num_hidden_layers", L->a.layers, layers);
+  if (L->a.llama && !tabs_find(tabs, ntabs, "head.w")) /* tied: a saved lm_head copy is not read */
+    pst_log(2, "pst: %s: the LM head is the token embedding (tie_word_embeddings)\n", cfgpath);
   return PST_OK;
 }
 

@@ -36,7 +36,7 @@ void pst_block_forward(pst_model *m, int l) {
   pst_linear_forward(&b->lin[LIN_Q], o, a->q, attn_in, N, s);
   pst_linear_forward(&b->lin[LIN_K], o, a->k, attn_in, N, s);
   pst_linear_forward(&b->lin[LIN_V], o, a->v, attn_in, N, s);
-  attention_forward(a->ctx, a->probs, a->q, a->k, a->v, key_mask, m->gpt2, m->B, m->T, m->Cl, m->NHl);
+  attention_forward(a->ctx, a->probs, a->q, a->k, a->v, key_mask, m->gpt2, m->B, m->T, m->Cl, m->NHl, m->NHl);
   pst_linear_forward(&b->lin[LIN_O], o, a->res1, a->ctx, N, s);
   pst_model_tp_sum(m, a->res1, NC);
   add_inplace(a->res1, a->in, NC);
@@ -103,7 +103,7 @@ void pst_block_backward(pst_model *m, int l, int need_din) {
   zero(m->d_q, NCl);
   zero(m->d_k, NCl);
   zero(m->d_v, NCl);
-  attention_backward(m->d_q, m->d_k, m->d_v, m->d_ctx, a->probs, a->q, a->k, a->v, m->B, m->T, m->Cl, m->NHl);
+  attention_backward(m->d_q, m->d_k, m->d_v, m->d_ctx, a->probs, a->q, a->k, a->v, m->B, m->T, m->Cl, m->NHl, m->NHl);
   const float *attn_in = m->gpt2 ? a->lnA : a->in;
   float *d_attn_in = NULL;
   if (need_din) {

@@ -239,6 +239,8 @@ static pst_err grow_aux(pst_dmodel *dm, int n) {
 }
 
 static pst_err build(pst_dmodel *dm, const pst_model *m, pst_cuda_ctx *ctx, int B, int T) {
+  if (m->arch == ARCH_LLAMA)
+    PST_ERR(PST_ERR_ARG, "the device model implements model.arch = bert and gpt2; llama runs on the CPU");
   if (m->tp.size > 1)
     PST_ERR(PST_ERR_ARG, "the device model runs one process per model: dist.tp = %d is not supported", m->tp.size);
   if (B <= 0 || T <= 0) PST_ERR(PST_ERR_ARG, "device model: batch shape %dx%d", B, T);

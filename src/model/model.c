@@ -15,6 +15,7 @@ static const char *LIN_NAMES[LIN_COUNT] = {"q", "k", "v", "o", "fc1", "fc2"};
 
 /* Register every tensor of the architecture into m->frozen / m->train. */
 static pst_err register_tensors(pst_model *m) {
+  if (m->arch == ARCH_LLAMA) return pst_llama_register(m);
   const int C = m->C, F = m->F;
   static const int PAR[LIN_COUNT] = {PST_PAR_COLUMN, PST_PAR_COLUMN, PST_PAR_COLUMN, PST_PAR_ROW, PST_PAR_COLUMN,
                                      PST_PAR_ROW};
@@ -30,10 +31,10 @@ static pst_err register_tensors(pst_model *m) {
   for (int l = 0; l < m->cfg.layers; l++) {
     pst_block *b = &m->blocks[l];
     const int dims[LIN_COUNT][2] = {{C, C}, {C, C}, {C, C}, {C, C}, {F, C}, {C, F}};
-    for (int j = 0; j < LIN_COUNT; j++) {
+    for (int j = 0; j < m->nlin; j++) {
       snprintf(b->lin_name[j], sizeof b->lin_name[j], "blk.%d.%s", l, LIN_NAMES[j]);
       pst_linear_shard sh = {PAR[j], m->tp.rank, m->tp.size};
-      PST_CHECK(pst_linear_register(&b->lin[j], &m->lopts, b->lin_name[j], dims[j][0], dims[j][1], &sh, fz, tr));
+      PST_CHECK(pst_linear_register(&b->lin[j], &m->lopts, b->lin_name[j], dims[j][0], dims[j][1], 1, &sh, fz, tr));
     }
     snprintf(nm, sizeof nm, "blk.%d.ln1.w", l);
     PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln1_w, NULL));
@@ -61,6 +62,7 @@ static pst_err register_tensors(pst_model *m) {
 
 /* Carve the activation and backward buffers out of two allocations. */
 static pst_err alloc_activations(pst_model *m) {
+  if (m->arch == ARCH_LLAMA) return pst_llama_alloc(m);
   const size_t N = (size_t)m->N, C = (size_t)m->C, L = (size_t)m->cfg.layers;
   const size_t Cl = (size_t)m->Cl, Fl = (size_t)m->Fl;
   const size_t P = (size_t)m->B * m->NHl * m->T * m->T, B = (size_t)m->B;
@@ -142,7 +144,9 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
   pst_model *m;
   PST_CHECK(pst_calloc((void **)&m, 1, sizeof *m, "model"));
   m->cfg = *cfg;
-  m->gpt2 = !strcmp(cfg->arch, "gpt2");
+  m->arch = !strcmp(cfg->arch, "llama") ? ARCH_LLAMA : !strcmp(cfg->arch, "gpt2") ? ARCH_GPT2 : ARCH_BERT;
+  m->gpt2 = m->arch == ARCH_GPT2;
+  m->nlin = m->arch == ARCH_LLAMA ? LL_COUNT : LIN_COUNT;
   m->gelu = !strcmp(cfg->activation, "gelu_tanh") ? PST_GELU_TANH : PST_GELU_ERF;
   m->lopts = (pst_linear_opts){me, cfg->r1, cfg->r2, (float)cfg->alpha1, (float)cfg->alpha2, (float)cfg->beta,
                                (float)cfg->threshold, cfg->detach_magnitude};
@@ -157,13 +161,24 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
   m->ln_eps = (float)cfg->ln_eps;
   m->tp = tp ? *tp : (pst_group){0, 1, NULL, NULL, NULL};
   pst_err rc;
-  if (m->NH % m->tp.size || m->F % m->tp.size) {
+  m->KV = m->arch == ARCH_LLAMA && cfg->kv_heads > 0 ? cfg->kv_heads : m->NH;
+  m->hs = m->C / m->NH;
+  if (m->NH % m->tp.size || m->F % m->tp.size || m->KV % m->tp.size) {
     pst_err_set(PST_ERR_CONFIG, __FILE__, __LINE__, __func__,
-                "dist.tp = %d must divide model.heads = %d and model.ffn = %d", m->tp.size, m->NH, m->F);
+                "dist.tp = %d must divide model.heads = %d, model.kv_heads = %d and model.ffn = %d", m->tp.size, m->NH,
+                m->KV, m->F);
+    rc = PST_ERR_CONFIG;
+    goto fail;
+  }
+  if (m->NH % m->KV) {
+    pst_err_set(PST_ERR_CONFIG, __FILE__, __LINE__, __func__, "model.heads = %d is not divisible by model.kv_heads = %d",
+                m->NH, m->KV);
     rc = PST_ERR_CONFIG;
     goto fail;
   }
   m->NHl = m->NH / m->tp.size;
+  m->KVl = m->KV / m->tp.size;
+  m->Kl = m->KVl * m->hs;
   m->Cl = m->C / m->tp.size;
   m->Fl = m->F / m->tp.size;
 #define TRY(call) do { rc = (call); if (rc) { pst_err_trace(__FILE__, __LINE__, __func__); goto fail; } } while (0)
@@ -175,11 +190,11 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
   if (me->mask != PST_MASK_NONE) {
     size_t total = 0;
     for (int l = 0; l < cfg->layers; l++)
-      for (int j = 0; j < LIN_COUNT; j++) total += (size_t)m->blocks[l].lin[j].m * m->blocks[l].lin[j].n;
+      for (int j = 0; j < m->nlin; j++) total += (size_t)m->blocks[l].lin[j].m * m->blocks[l].lin[j].n;
     TRY(pst_calloc((void **)&m->masks, total, 1, "masks"));
     uint8_t *p = m->masks;
     for (int l = 0; l < cfg->layers; l++)
-      for (int j = 0; j < LIN_COUNT; j++) {
+      for (int j = 0; j < m->nlin; j++) {
         pst_linear *L = &m->blocks[l].lin[j];
         L->mask = p;
         memset(p, 1, (size_t)L->m * L->n);
@@ -187,7 +202,7 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
       }
   }
   long max_mn = 0, max_dim = 0;
-  for (int j = 0; j < LIN_COUNT; j++) {
+  for (int j = 0; j < m->nlin; j++) { /* every block has the shapes of block 0 */
     const pst_linear *L = &m->blocks[0].lin[j];
     if ((long)L->m * L->n > max_mn) max_mn = (long)L->m * L->n;
     if (L->m > max_dim) max_dim = L->m;
@@ -196,9 +211,9 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
   TRY(pst_linear_scratch_alloc(&m->scratch, max_mn, max_dim, cfg->r1 > cfg->r2 ? cfg->r1 : cfg->r2));
   TRY(alloc_activations(m));
   for (int l = 0; l < cfg->layers; l++)
-    for (int j = 0; j < LIN_COUNT; j++)
+    for (int j = 0; j < m->nlin; j++)
       pst_linear_init_trainables(&m->blocks[l].lin[j], &m->lopts, cfg->seed, m->blocks[l].lin_name[j]);
-  if (!m->gpt2 && cfg->train_head) { /* a fresh head: N(0, init_std), zero bias */
+  if (m->arch == ARCH_BERT && cfg->train_head) { /* a fresh head: N(0, init_std), zero bias */
     pst_rng_normal(m->pool_w, (size_t)m->C * m->C, 0.f, (float)cfg->init_std, cfg->seed, pst_rng_stream("pool.w"));
     pst_rng_normal(m->cls_w, (size_t)m->NL * m->C, 0.f, (float)cfg->init_std, cfg->seed, pst_rng_stream("cls.w"));
   }
@@ -219,6 +234,7 @@ void pst_model_destroy(pst_model *m) {
   pst_free(m->act_buf);
   pst_free(m->grad_buf);
   pst_free(m->acts);
+  pst_free(m->lacts);
   pst_free(m->blocks);
   pst_free(m);
 }
@@ -267,17 +283,17 @@ void pst_model_init_random(pst_model *m, uint64_t seed) {
 /* pst_topk_sharded's score callback: layer i's local scores */
 static pst_err shard_scores(void *ctx, int i, float *out) {
   pst_model *m = ctx;
-  pst_linear_score(&m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT], &m->lopts, out, &m->scratch);
+  pst_linear_score(&m->blocks[i / m->nlin].lin[i % m->nlin], &m->lopts, out, &m->scratch);
   return PST_OK;
 }
 
 /* Top-k masks of every layer across the tp group: one distributed selection for all. */
 static pst_err update_masks_sharded(pst_model *m, double sparsity) {
-  const int nl = m->cfg.layers * LIN_COUNT;
+  const int nl = m->cfg.layers * m->nlin;
   pst_topk_shard *sh;
   PST_CHECK(pst_calloc((void **)&sh, (size_t)nl, sizeof *sh, "top-k shards"));
   for (int i = 0; i < nl; i++) {
-    const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+    const pst_linear *L = &m->blocks[i / m->nlin].lin[i % m->nlin];
     sh[i] = (pst_topk_shard){L->m, L->n, L->row0, L->col0, L->gm, L->gn,
                              pst_keep_count((long)L->gm * L->gn, sparsity), L->mask};
   }
@@ -290,7 +306,7 @@ static pst_err update_masks_sharded(pst_model *m, double sparsity) {
 pst_err pst_model_update_masks(pst_model *m, double sparsity) {
   if (pst_group_active(&m->tp) && m->lopts.method->mask == PST_MASK_TOPK) return update_masks_sharded(m, sparsity);
   for (int l = 0; l < m->cfg.layers; l++)
-    for (int j = 0; j < LIN_COUNT; j++)
+    for (int j = 0; j < m->nlin; j++)
       PST_CHECK(pst_linear_update_mask(&m->blocks[l].lin[j], &m->lopts, sparsity, &m->scratch));
   return PST_OK;
 }
@@ -306,32 +322,34 @@ void pst_model_tp_sum(pst_model *m, float *x, long n) {
   }
 }
 
-const float *pst_model_hidden(const pst_model *m) { return m->acts[m->cfg.layers - 1].out; }
+const float *pst_model_hidden(const pst_model *m) {
+  return m->arch == ARCH_LLAMA ? m->lacts[m->cfg.layers - 1].out : m->acts[m->cfg.layers - 1].out;
+}
 
 const float *pst_model_logits(const pst_model *m, long *n) {
-  *n = m->gpt2 ? (long)m->N * m->V : (long)m->B * m->NL;
+  *n = m->arch != ARCH_BERT ? (long)m->N * m->V : (long)m->B * m->NL;
   return m->logits;
 }
 
-int pst_model_num_linears(const pst_model *m) { return m->cfg.layers * LIN_COUNT; }
+int pst_model_num_linears(const pst_model *m) { return m->cfg.layers * m->nlin; }
 
 const char *pst_model_linear_name(const pst_model *m, int i) {
-  return m->blocks[i / LIN_COUNT].lin_name[i % LIN_COUNT];
+  return m->blocks[i / m->nlin].lin_name[i % m->nlin];
 }
 
 const uint8_t *pst_model_linear_mask(const pst_model *m, int i, int *rows, int *cols) {
-  const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+  const pst_linear *L = &m->blocks[i / m->nlin].lin[i % m->nlin];
   *rows = L->m;
   *cols = L->n;
   return L->mask;
 }
 
 void pst_model_linear_weight(pst_model *m, int i, float *out) {
-  pst_linear_effective(&m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT], &m->lopts, out, &m->scratch);
+  pst_linear_effective(&m->blocks[i / m->nlin].lin[i % m->nlin], &m->lopts, out, &m->scratch);
 }
 
 void pst_model_linear_global(const pst_model *m, int i, int *gm, int *gn, int *shard_dim) {
-  const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+  const pst_linear *L = &m->blocks[i / m->nlin].lin[i % m->nlin];
   *gm = L->gm;
   *gn = L->gn;
   *shard_dim = L->m < L->gm ? 0 : L->n < L->gn ? 1 : -1;
@@ -339,8 +357,8 @@ void pst_model_linear_global(const pst_model *m, int i, int *gm, int *gn, int *s
 
 uint64_t pst_model_mask_digest(const pst_model *m) {
   uint64_t sum = 0;
-  for (int i = 0; i < m->cfg.layers * LIN_COUNT; i++) {
-    const pst_linear *L = &m->blocks[i / LIN_COUNT].lin[i % LIN_COUNT];
+  for (int i = 0; i < m->cfg.layers * m->nlin; i++) {
+    const pst_linear *L = &m->blocks[i / m->nlin].lin[i % m->nlin];
     if (!L->mask) continue;
     for (long r = 0; r < L->m; r++)
       for (long c = 0; c < L->n; c++)
@@ -352,7 +370,7 @@ uint64_t pst_model_mask_digest(const pst_model *m) {
 void pst_model_nnz(const pst_model *m, long *kept, long *total) {
   *kept = *total = 0;
   for (int l = 0; l < m->cfg.layers; l++)
-    for (int j = 0; j < LIN_COUNT; j++) {
+    for (int j = 0; j < m->nlin; j++) {
       const pst_linear *L = &m->blocks[l].lin[j];
       *kept += pst_linear_nnz(L);
       *total += (long)L->m * L->n;

@@ -8,12 +8,18 @@
 #include "pst/linear.h"
 #include "pst/model.h"
 
-enum { LIN_Q, LIN_K, LIN_V, LIN_O, LIN_FC1, LIN_FC2, LIN_COUNT };
+/* The sparsified linears of one block, per family; layer i of the model is block i / nlin,
+ * linear i % nlin (nlin = LIN_COUNT or LL_COUNT). */
+enum { LIN_Q, LIN_K, LIN_V, LIN_O, LIN_FC1, LIN_FC2, LIN_COUNT };          /* bert, gpt2 */
+enum { LL_Q, LL_K, LL_V, LL_O, LL_GATE, LL_UP, LL_DOWN, LL_COUNT };      /* llama */
+#define LIN_MAX LL_COUNT
+
+typedef enum { ARCH_BERT, ARCH_GPT2, ARCH_LLAMA } pst_arch;
 
 typedef struct {
-  pst_linear lin[LIN_COUNT];
-  char lin_name[LIN_COUNT][48];
-  float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+  pst_linear lin[LIN_MAX];
+  char lin_name[LIN_MAX][48];
+  float *ln1_w, *ln1_b, *ln2_w, *ln2_b;  /* llama: RMSNorm weights ln1_w, ln2_w only */
 } pst_block;
 
 /* Saved activations of one block (see block.c for which is which per architecture). */
@@ -29,9 +35,23 @@ typedef struct {
   float *out;                    /* [N,C] = lnB (bert) or res2 (gpt2) */
 } pst_block_acts;
 
+/* Saved activations of one LLaMA block (llama.c). Kl = this rank's key/value width KVl*hs. */
+typedef struct {
+  float *in;                     /* [N,C] block input (the previous block's out) */
+  float *ln1, *ln1_rstd;         /* [N,C], [N] RMSNorm before attention */
+  float *q, *k, *v, *ctx;        /* q, ctx [N,Cl]; k, v [N,Kl]; q and k after the rotation */
+  float *probs;                  /* [B,NHl,T,T] */
+  float *res1;                   /* [N,C] in + o(ctx) */
+  float *ln2, *ln2_rstd;         /* [N,C], [N] RMSNorm before the MLP */
+  float *gate, *up, *h;          /* [N,Fl]; h = silu(gate) * up */
+  float *out;                    /* [N,C] res1 + down(h) */
+} pst_llama_acts;
+
 struct pst_model {
   pst_config cfg;
-  int gpt2;                      /* 0 = bert (post-LN), 1 = gpt2 (pre-LN) */
+  pst_arch arch;
+  int gpt2;                      /* 1 = gpt2 (pre-LN; block.c), 0 = bert (post-LN) or llama */
+  int nlin;                      /* sparsified linears per block */
   pst_gelu_kind gelu;
   pst_linear_opts lopts;
   int B, T, N, C, F, NH, V, NL;
@@ -39,11 +59,15 @@ struct pst_model {
    * layers (Cl = C / tp of q, k, v, ctx; Fl = F / tp of f1, g; NHl = NH / tp heads) */
   pst_group tp;
   int Cl, Fl, NHl;
+  /* llama: KV key/value heads (KVl on this rank), hs head size, Kl = KVl*hs */
+  int KV, KVl, hs, Kl;
+  float *rope_cos, *rope_sin;    /* [max_positions, hs/2] */
   float *tp_buf;                 /* [N,C] partial input gradients summed over the tp group */
   float ln_eps;
   /* tensors */
   pst_params frozen, train;
   float *emb_tok, *emb_pos, *emb_type, *emb_ln_w, *emb_ln_b, *lnf_w, *lnf_b;
+  float *head_w;                 /* llama with an untied head: [V,C] (frozen), else NULL */
   float *pool_w, *pool_b, *cls_w, *cls_b;
   float *dpool_w, *dpool_b, *dcls_w, *dcls_b;  /* NULL when the head is frozen */
   pst_block *blocks;
@@ -54,8 +78,9 @@ struct pst_model {
   float *emb_sum;                /* [N,C] embedding sum (bert: before LN) */
   float *emb_mean, *emb_rstd;    /* [N] */
   float *x0;                     /* [N,C] input of block 0 */
-  pst_block_acts *acts;
-  float *lnf, *lnf_mean, *lnf_rstd;  /* gpt2 [N,C], [N], [N] */
+  pst_block_acts *acts;          /* bert, gpt2 */
+  pst_llama_acts *lacts;         /* llama */
+  float *lnf, *lnf_mean, *lnf_rstd;  /* gpt2, llama [N,C], [N], [N] (llama: no mean) */
   float *cls_in, *pool_pre, *pooled; /* bert [B,C] */
   float *logits;                 /* [B,NL] or [N,V] */
   const uint8_t *cur_attn_mask;  /* [N] key mask of the batch being processed */
@@ -63,7 +88,8 @@ struct pst_model {
   float *grad_buf;
   float *d_out, *d_in, *d_res, *d_ln;  /* [N,C] */
   float *d_ctx, *d_q, *d_k, *d_v;      /* [N,Cl] */
-  float *d_g, *d_f1;             /* [N,Fl] */
+  float *d_g, *d_f1;             /* [N,Fl] (llama: dL/dh, dL/dgate) */
+  float *d_up;                   /* llama [N,Fl] */
   float *d_logits;               /* like logits */
   float *d_cls_in, *d_pool_pre, *d_pooled; /* [B,C] */
 };
@@ -74,5 +100,12 @@ void pst_model_tp_sum(pst_model *m, float *x, long n);
 void pst_block_forward(pst_model *m, int l);
 /* d_out holds dL/d(block l output); on return d_in holds dL/d(block input) if need_din. */
 void pst_block_backward(pst_model *m, int l, int need_din);
+
+/* The LLaMA family (llama.c): tensors, activations, the whole forward (embedding, blocks,
+ * final RMSNorm, LM head, token cross-entropy) and its backward. */
+pst_err pst_llama_register(pst_model *m);
+pst_err pst_llama_alloc(pst_model *m);
+double pst_llama_forward(pst_model *m, const pst_batch *bt);
+void pst_llama_backward(pst_model *m, const pst_batch *bt, float dloss);
 
 #endif

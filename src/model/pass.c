@@ -2,25 +2,27 @@
  * bert: x0 = LN(tok + pos + type); head: logits[B,L] = cls(tanh(pool(x_L[b, 0])));
  *       loss = CE (L >= 2, label smoothing) or MSE on logits[:,0] (L = 1).
  * gpt2: x0 = tok + pos; head: logits[N,V] = LNf(x_L) @ tok^T; loss = token CE weighted by
- *       the batch's loss mask (label smoothing). */
+ *       the batch's loss mask (label smoothing).
+ * llama: the whole pass lives in llama.c (its own block, RMSNorm, rotary positions). */
 #include <string.h>
 
 #include "model_internal.h"
 
 static pst_err check_batch(const pst_model *m, const pst_batch *bt) {
+  const int decoder = m->arch != ARCH_BERT;
   if (bt->B != m->B || bt->T != m->T)
     PST_ERR(PST_ERR_ARG, "batch shape %dx%d does not match the model's %dx%d", bt->B, bt->T, m->B, m->T);
   for (int n = 0; n < m->N; n++) {
     if (bt->input_ids[n] < 0 || bt->input_ids[n] >= m->V)
       PST_ERR(PST_ERR_ARG, "token id %d at batch position %d is outside the vocabulary [0, %d)", bt->input_ids[n], n, m->V);
-    if (!m->gpt2 && bt->token_type_ids &&
+    if (!decoder && bt->token_type_ids &&
         (bt->token_type_ids[n] < 0 || bt->token_type_ids[n] >= m->cfg.type_vocab))
       PST_ERR(PST_ERR_ARG, "token type %d at batch position %d is outside [0, %d)", bt->token_type_ids[n], n,
               m->cfg.type_vocab);
-    if (m->gpt2 && bt->loss_mask[n] != 0 && (bt->targets[n] < 0 || bt->targets[n] >= m->V))
+    if (decoder && bt->loss_mask[n] != 0 && (bt->targets[n] < 0 || bt->targets[n] >= m->V))
       PST_ERR(PST_ERR_ARG, "target id %d at batch position %d is outside the vocabulary", bt->targets[n], n);
   }
-  if (!m->gpt2 && m->NL > 1)
+  if (!decoder && m->NL > 1)
     for (int b = 0; b < m->B; b++)
       if (bt->labels[b] < 0 || bt->labels[b] >= m->NL)
         PST_ERR(PST_ERR_ARG, "label %d of sequence %d is outside [0, %d)", bt->labels[b], b, m->NL);
@@ -31,6 +33,11 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
   PST_CHECK(check_batch(m, bt));
   const int N = m->N, C = m->C, B = m->B, T = m->T;
   m->cur_attn_mask = bt->attn_mask;
+  if (m->arch == ARCH_LLAMA) {
+    *loss = pst_llama_forward(m, bt);
+    if (*loss != *loss) PST_ERR(PST_ERR_NUMERIC, "the loss is NaN");
+    return PST_OK;
+  }
   if (m->gpt2) {
     const float *pos = m->emb_pos + (long)m->cfg.position_offset * C; /* RoBERTa-style offsets */
     embedding_forward(m->x0, bt->input_ids, NULL, m->emb_tok, pos, NULL, B, T, C);
@@ -63,6 +70,10 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
 }
 
 pst_err pst_model_backward(pst_model *m, const pst_batch *bt, float dloss) {
+  if (m->arch == ARCH_LLAMA) {
+    pst_llama_backward(m, bt, dloss);
+    return PST_OK;
+  }
   const int N = m->N, C = m->C, B = m->B, T = m->T;
   const long NC = (long)N * C;
   memset(m->d_out, 0, (size_t)NC * sizeof(float));

@@ -20,7 +20,7 @@
 #include "pst/sparsity.h"
 
 pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char *prefix, int gm, int gn,
-                            const pst_linear_shard *sh, pst_params *frozen, pst_params *train) {
+                            int has_bias, const pst_linear_shard *sh, pst_params *frozen, pst_params *train) {
   const pst_method *me = o->method;
   const int par = sh ? sh->par : PST_PAR_NONE, tp = sh ? sh->tp_size : 1, rank = sh ? sh->tp_rank : 0;
   const int col = par == PST_PAR_COLUMN && tp > 1, row = par == PST_PAR_ROW && tp > 1;
@@ -36,7 +36,7 @@ pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char 
   L->n = row ? gn / tp : gn;
   L->row0 = col ? rank * L->m : 0;
   L->col0 = row ? rank * L->n : 0;
-  L->add_bias = !(row && rank > 0);
+  L->add_bias = has_bias && !(row && rank > 0);
   const int m = L->m, n = L->n;
   /* the tensor just added: a row (col) or column (row) slice, or a replicated factor whose
    * gradient is a per-rank partial sum */
@@ -48,8 +48,10 @@ pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char 
   PST_CHECK(pst_params_add(wt, NAME("w"), 2, m, n, me->train_w, 1, &L->W0, me->train_w ? &L->dW0 : NULL));
   ROWS(wt);
   COLS(wt, 1);
-  PST_CHECK(pst_params_add(frozen, NAME("b"), 1, m, 0, 0, 1, &L->bias, NULL));
-  ROWS(frozen);
+  if (has_bias) {
+    PST_CHECK(pst_params_add(frozen, NAME("b"), 1, m, 0, 0, 1, &L->bias, NULL));
+    ROWS(frozen);
+  }
   if (me->lowrank_w) {
     PST_CHECK(pst_params_add(train, NAME("U"), 2, m, o->r2, 1, 0, &L->U, &L->dU));
     ROWS(train);

@@ -1,8 +1,9 @@
 #!/bin/sh
-# test_export.sh — `pst inspect` and `pst export` on checkpoints of four tiny runs: a BERT
+# test_export.sh — `pst inspect` and `pst export` on checkpoints of six tiny runs: a BERT
 # (random weights, UCI sentiment ids, 6 steps to sparsity 0.9), the same as RoBERTa (position
-# offset 2), a GPT-2 (random weights, LM on 120 E2E pairs with the GPT-2 BPE, 6 steps) and the
-# same GPT-2 trained on dp 1 x tp 2 (a checkpoint written as slices by two ranks).
+# offset 2), a GPT-2 (random weights, LM on 120 E2E pairs with the GPT-2 BPE, 6 steps), the
+# same GPT-2 trained on dp 1 x tp 2 (a checkpoint written as slices by two ranks), a LLaMA
+# (tests/fixtures/llama-tiny.ini, tied head) and the same untied on dp 1 x tp 2.
 #   inspect: the good checkpoint verifies (right step, "all N datasets verified"); a copy with 4
 #     bytes flipped inside one dataset's stored chunk (its address from export_logits --chunks)
 #     fails with status 1 naming that dataset; truncated and non-HDF5 files fail with status 1
@@ -52,6 +53,17 @@ if ! OMP_NUM_THREADS=1 mpirun -np 2 "$PST" train $gpt2ini dist.tp=2 "train.run_d
   echo "FAIL: tiny GPT-2 run on tp 2"; cat "$tmp/err"; exit 1
 fi
 gpt2tp=$tmp/gtprun/checkpoints/ckpt-00000006.h5
+# a tiny LLaMA (grouped-query, tied head) and the same untied on dp 1 x tp 2
+llamaini="-c $top_srcdir/tests/fixtures/llama-tiny.ini data.train=$tmp/e2e-train.txt data.tokenizer=$shared/vocab/gpt2 train.steps=6"
+if ! "$PST" train $llamaini "train.run_dir=$tmp/lrun" 2>"$tmp/err"; then
+  echo "FAIL: tiny LLaMA run"; cat "$tmp/err"; exit 1
+fi
+llama=$tmp/lrun/checkpoints/ckpt-00000006.h5
+if ! OMP_NUM_THREADS=1 mpirun -np 2 "$PST" train $llamaini model.tie_embeddings=false dist.tp=2 \
+    "train.run_dir=$tmp/ltprun" 2>"$tmp/err"; then
+  echo "FAIL: tiny LLaMA run on tp 2"; cat "$tmp/err"; exit 1
+fi
+llamatp=$tmp/ltprun/checkpoints/ckpt-00000006.h5
 
 # ---- inspect ----
 if "$PST" inspect "$bert" >"$tmp/out" 2>"$tmp/err" && grep -q "^step  *6 of 6 " "$tmp/out" &&
@@ -98,7 +110,7 @@ if [ $rc -eq 1 ] && grep -q "not an HDF5 file" "$tmp/err"; then echo "ok: non-HD
 else fail "inspect of a non-HDF5 file: exit $rc"; cat "$tmp/err"; fi
 
 # ---- export --format hf ----
-for m in bert roberta gpt2 gpt2tp; do
+for m in bert roberta gpt2 gpt2tp llama llamatp; do
   eval ck=\$$m
   if "$PST" export "$ck" --format hf "$tmp/$m-hf" >"$tmp/out" 2>"$tmp/err" && [ -s "$tmp/$m-hf/config.json" ] &&
      [ -s "$tmp/$m-hf/model.safetensors" ] && grep -q "equal the checkpoint's /sparse" "$tmp/err" &&
@@ -148,7 +160,7 @@ if [ ! -d "$REF" ] && ! "$top_srcdir/scripts/ref-transformers" "$REF" >"$tmp/ins
   echo "SKIP: the reference transformers could not be installed into $REF:"; tail -3 "$tmp/install"
   have_ref=0
 fi
-for spec in "bert 4 32" "roberta 4 32" "gpt2 2 16" "gpt2tp 2 16"; do
+for spec in "bert 4 32" "roberta 4 32" "gpt2 2 16" "gpt2tp 2 16" "llama 2 16" "llamatp 2 16"; do
   set -- $spec
   m=$1 B=$2 T=$3
   eval ck=\$$m

@@ -146,7 +146,7 @@ pst_err pst_cuda_tanh_backward(pst_cuda_ctx *ctx, float *dinp, const float *out,
 pst_err pst_cuda_attention_forward(pst_cuda_ctx *ctx, float *out, float *probs, const float *q, const float *k,
                                    const float *v, const uint8_t *key_mask, int causal, int B, int T, int C, int NH) {
   (void)ctx;
-  attention_forward(out, probs, q, k, v, key_mask, causal, B, T, C, NH);
+  attention_forward(out, probs, q, k, v, key_mask, causal, B, T, C, NH, NH);
   noise(out, (long)B * T * C);
   return PST_OK;
 }
@@ -154,7 +154,7 @@ pst_err pst_cuda_attention_backward(pst_cuda_ctx *ctx, float *dq, float *dk, flo
                                     const float *probs, const float *q, const float *k, const float *v, int B, int T,
                                     int C, int NH) {
   (void)ctx;
-  attention_backward(dq, dk, dv, dout, probs, q, k, v, B, T, C, NH);
+  attention_backward(dq, dk, dv, dout, probs, q, k, v, B, T, C, NH, NH);
   noise(dq, (long)B * T * C);
   noise(dk, (long)B * T * C);
   noise(dv, (long)B * T * C);

@@ -281,7 +281,7 @@ static void test_attention(int causal) {
     km[2 * T + t] = causal ? t > 2 : 0; /* batch 2: all masked (causal: the first 3 rows see nothing) */
   }
   float *out = fnew(n), *probs = fnew(np);
-  attention_forward(out, probs, q, k, v, km, causal, B, T, C, NH);
+  attention_forward(out, probs, q, k, v, km, causal, B, T, C, NH, NH);
   float *dq = dputf(q, n), *dk = dputf(k, n), *dv = dputf(v, n), *dout = dputf(NULL, n), *dprobs = dputf(NULL, np);
   uint8_t *dkm = dput(km, (long)B * T, 1);
   TRY(pst_cuda_attention_forward(g_ctx, dout, dprobs, dq, dk, dv, dkm, causal, B, T, C, NH));
@@ -293,7 +293,7 @@ static void test_attention(int causal) {
   check_close(what, o2, out, n, gemm_tol());
   float *g = frand(n, 1.0f), *gq = frand(n, 1.0f), *gk = frand(n, 1.0f), *gv = frand(n, 1.0f);
   float *dg = dputf(g, n), *dgq = dputf(gq, n), *dgk = dputf(gk, n), *dgv = dputf(gv, n);
-  attention_backward(gq, gk, gv, g, probs, q, k, v, B, T, C, NH);
+  attention_backward(gq, gk, gv, g, probs, q, k, v, B, T, C, NH, NH);
   TRY(pst_cuda_attention_backward(g_ctx, dgq, dgk, dgv, dg, dprobs, dq, dk, dv, B, T, C, NH));
   float *gq2 = dgetf(dgq, n), *gk2 = dgetf(dgk, n), *gv2 = dgetf(dgv, n);
   snprintf(what, sizeof what, "attention_backward dq (causal %d)", causal);

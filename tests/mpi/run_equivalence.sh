@@ -1,6 +1,6 @@
 #!/bin/sh
 # run_equivalence.sh — distributed training equals single-process training (issue 4).
-# Tiny BERT (classification, UCI sentiment ids, dev set evaluated at the end, split over dp) and tiny GPT-2 (LM on E2E pairs with the
+# Tiny LLaMA (grouped-query, tied and untied head; on 2x1, 1x2, 2x2) as GPT-2 below. Tiny BERT (classification, UCI sentiment ids, dev set evaluated at the end, split over dp) and tiny GPT-2 (LM on E2E pairs with the
 # GPT-2 BPE, loss on the reference tokens only, so dp slices carry different token weights),
 # 20 steps with sparsity rising to 0.9, on layouts dp x tp = 2x1, 1x2, 2x2, 4x1, 1x4 under
 # mpirun (more ranks than cores: oversubscribed), each compared with the 1x1 run by
@@ -29,13 +29,19 @@ common="train.steps=20 train.log_every=20 train.eval_every=0 dist.check_replicas
 bert="-c $top_srcdir/inputs/tiny-random.ini train.batch_size=8 train.seq_len=32 model.hidden=64 model.ffn=256 train.seed=1"
 head -n 120 "$shared/e2e/lora/train.txt" >"$tmp/e2e-train.txt"
 gpt2="-c $top_srcdir/tests/fixtures/gpt2-tiny.ini data.train=$tmp/e2e-train.txt data.tokenizer=$shared/vocab/gpt2 optim.label_smoothing=0.1"
+# tiny LLaMA (4 query heads, 2 key/value heads), tied and untied head, same data
+llama="-c $top_srcdir/tests/fixtures/llama-tiny.ini data.train=$tmp/e2e-train.txt data.tokenizer=$shared/vocab/gpt2 optim.label_smoothing=0.1"
+llamau="$llama model.tie_embeddings=false"
+layouts_bert="2x1 1x2 2x2 4x1 1x4"; layouts_gpt2=$layouts_bert
+layouts_llama="2x1 1x2 2x2"; layouts_llamau=$layouts_llama  # kv_heads 2: tp <= 2
 
-for model in bert gpt2; do
+for model in bert gpt2 llama llamau; do
   eval args=\$$model
+  eval layouts=\$layouts_$model
   if ! "$PST" train $args $common "train.run_dir=$tmp/$model-1x1" 2>"$tmp/err"; then
     echo "FAIL: $model 1x1 run"; cat "$tmp/err"; fails=$((fails + 1)); continue
   fi
-  for layout in 2x1 1x2 2x2 4x1 1x4; do
+  for layout in $layouts; do
     dp=${layout%x*}; tp=${layout#*x}; np=$((dp * tp))
     if ! timeout 600 mpirun -np $np "$PST" train $args $common dist.tp=$tp "train.run_dir=$tmp/$model-$layout" \
         2>"$tmp/err"; then
@@ -57,6 +63,14 @@ if "$PST" train $acc "train.run_dir=$tmp/acc-1x1" 2>"$tmp/err" &&
   echo "ok: gpt2 2x2 with grad_accum 2"
 else
   echo "FAIL: gpt2 2x2 with grad_accum 2"; tail -5 "$tmp/err"; fails=$((fails + 1))
+fi
+
+# tp must divide the key/value heads: a clear error naming the numbers, no hang
+timeout 120 mpirun -np 4 "$PST" train $llama $common dist.tp=4 "train.run_dir=$tmp/llama-tp4" >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "dist.tp = 4 must divide model.heads = 4, model.kv_heads = 2" "$tmp/err"; then
+  echo "ok: llama with dist.tp = 4 > kv_heads = 2 is refused (exit $rc)"
+else
+  echo "FAIL: llama dist.tp = 4: exit $rc"; tail -5 "$tmp/err"; fails=$((fails + 1))
 fi
 
 # a tp = 2 rank holds half of every sparsified weight (its rank log names the largest one)

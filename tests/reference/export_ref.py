@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """export_ref.py -- reference side of tests/ckpt/test_export.sh: load a directory written by
 `pst export --format hf` with Hugging Face transformers (AutoModelForSequenceClassification for
-BERT/RoBERTa, GPT2LMHeadModel for GPT-2; eval mode, float32), run it on the token ids that
+BERT/RoBERTa, GPT2LMHeadModel for GPT-2, LlamaForCausalLM (eager attention) for LLaMA; eval mode,
+float32), run it on the token ids that
 tests/ckpt/export_logits used (IDS.json: input_ids, token_type_ids, attention_mask, each [B][T])
 and compare its logits with pst's (LOGITS.f32: float32 [B, num_labels] or [B, T, vocab]).
 
@@ -23,7 +24,7 @@ def main():
         import numpy as np
         import torch
         import transformers
-        from transformers import AutoConfig, AutoModelForSequenceClassification, GPT2LMHeadModel
+        from transformers import AutoConfig, AutoModelForSequenceClassification, GPT2LMHeadModel, LlamaForCausalLM
     except Exception as e:  # noqa: BLE001 -- any import failure means "no reference stack"
         print(f"SKIP: the reference stack does not import: {e}")
         return 77
@@ -31,6 +32,8 @@ def main():
     cfg = AutoConfig.from_pretrained(model_dir)
     if cfg.model_type == "gpt2":
         model = GPT2LMHeadModel.from_pretrained(model_dir, torch_dtype=torch.float32)
+    elif cfg.model_type == "llama":
+        model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32, attn_implementation="eager")
     else:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, torch_dtype=torch.float32)
     model.eval()
@@ -40,7 +43,7 @@ def main():
     mask = torch.tensor(ids["attention_mask"], dtype=torch.long)
     B, T = input_ids.shape
     with torch.no_grad():
-        if cfg.model_type == "gpt2":
+        if cfg.model_type in ("gpt2", "llama"):
             out = model(input_ids=input_ids, attention_mask=mask).logits  # [B, T, V]
         else:
             types = torch.tensor(ids["token_type_ids"], dtype=torch.long)

@@ -59,11 +59,12 @@ CASES = tuple(
 WARM_CASES = ("bert-pst-warm", "gpt2-pst-warm")
 CASES = CASES + (("bert-pst-warm", "bert", "pst", 3), ("gpt2-pst-warm", "gpt2", "pst", None))
 
-ARCH_SEED = {"bert": 1000, "gpt2": 2000}
+ARCH_SEED = {"bert": 1000, "gpt2": 2000, "llama": 3000}
 METHOD_SEED = {"pst": 1, "dense": 2, "lora": 3, "magnitude": 4, "movement": 5}
 
 
-def case_config(arch, method, num_labels, warm=False):
+def case_config(arch, method, num_labels, warm=False, extra=None):
+    """extra: further Config fields of the case (llama: kv_heads, rope_*, ...)."""
     kw = dict(warm=warm, arch=arch, method=method, hidden=64, layers=2, heads=4, ffn=128, vocab=100,
               max_positions=32, r1=8, r2=8, alpha1=1.0, alpha2=1.0, beta=1.0,
               sparsity_init=0.3 if warm else 0.0, sparsity_final=0.5, lr=5e-3, weight_decay=0.01,
@@ -76,6 +77,7 @@ def case_config(arch, method, num_labels, warm=False):
     else:
         kw["label_smoothing"] = 0.1
         kw["task"] = "lm"
+    kw.update(extra or {})
     return R.Config(**kw)
 
 
@@ -114,10 +116,10 @@ def trainable_seed(arch, method, cand):
     return ARCH_SEED[arch] * 10 + METHOD_SEED[method] + 1000 * cand
 
 
-def build_case(arch, method, num_labels, cand=0, warm=False):
+def build_case(arch, method, num_labels, cand=0, warm=False, extra=None):
     """Frozen weights and batch depend only on the arch (so the step-0 forward is the same
     for every method of an arch); the trainable init depends on (arch, method, cand)."""
-    cfg = case_config(arch, method, num_labels, warm)
+    cfg = case_config(arch, method, num_labels, warm, extra)
     g = torch.Generator().manual_seed(ARCH_SEED[arch])
     frozen = R.init_frozen(cfg, g)
     batch = make_batch(cfg, torch.Generator().manual_seed(ARCH_SEED[arch] + 7))
@@ -171,16 +173,17 @@ def run_case(cfg, frozen, trainable, batch):
     return exp, losses, sched_s, masks, gap
 
 
-def noise_floors(arch, method, nl, cand, warm, exp):
+def noise_floors(arch, method, nl, cand, warm, exp, extra=None, seeds=(99, 100)):
     """float32 noise floor of each final trainable tensor: torch's own change in
     max|final - final'| / max|final| when the frozen weights are perturbed by 1e-7 relative
     (one or two float32 ulps, the size of any summation-order difference), max over two
     perturbations. Adam's per-element scale-free update amplifies such differences in
     elements with tiny gradients, so after 5 steps no float32 implementation can be held
-    closer to this reference than about this floor (the C test allows max(1e-4, 2 floor))."""
+    closer to this reference than about this floor (the C test allows max(1e-4, 2 floor)).
+    More seeds give a less optimistic (larger) floor."""
     floors = {}
-    for seed in (99, 100):
-        cfg, fr, tr, b = build_case(arch, method, nl, cand, warm)
+    for seed in seeds:
+        cfg, fr, tr, b = build_case(arch, method, nl, cand, warm, extra)
         g = torch.Generator().manual_seed(seed)
         fr = {k: v * (1 + 1e-7 * torch.randn(v.shape, generator=g, dtype=v.dtype))
               for k, v in fr.items()}
@@ -217,6 +220,16 @@ def write_ini(path, name, cfg):
         lines.append("type_vocab = %d" % cfg.type_vocab)
     lines += ["ln_eps = %s" % fmt(cfg.ln_eps),
               "activation = %s" % cfg.activation]
+    if cfg.arch == "llama":
+        lines += ["kv_heads = %d" % cfg.kv_heads,
+                  "rope_theta = %s" % fmt(cfg.rope_theta),
+                  "rope_scaling = %s" % cfg.rope_scaling,
+                  "rope_factor = %s" % fmt(cfg.rope_factor),
+                  "rope_low_freq_factor = %s" % fmt(cfg.rope_low_freq_factor),
+                  "rope_high_freq_factor = %s" % fmt(cfg.rope_high_freq_factor),
+                  "rope_original_max_positions = %d" % cfg.rope_original_max_positions,
+                  "qkv_bias = %s" % fmt(cfg.qkv_bias),
+                  "tie_embeddings = %s" % fmt(cfg.tie_embeddings)]
     if cfg.arch == "bert":
         lines.append("num_labels = %d" % cfg.num_labels)
     lines += ["weights = %s.init.safetensors" % name,
@@ -408,6 +421,57 @@ def check_roundtrip(path, tensors):
     assert n % 8 == 0
 
 
+def write_case(outdir, name, arch, method, nl, warm, extra=None, generator="tests/reference/make_fixtures.py",
+               floor_seeds=(99, 100)):
+    """Run one case and write NAME.ini, NAME.init.safetensors and NAME.expect.safetensors."""
+    # Masked methods: of N_CAND trainable initialisations keep the one whose top-k
+    # thresholds (every forward with s > 0 and the final mask) are farthest from a tie,
+    # so that float32 rounding differences between torch and C are unlikely to flip a
+    # mask bit. The choice is deterministic.
+    best = None
+    for cand in range(N_CAND if method in R.MASKED_METHODS else 1):
+        cfg, frozen, trainable, batch = build_case(arch, method, nl, cand, warm, extra)
+        res = run_case(cfg, frozen, trainable, batch)
+        if best is None or res[4] > best[1][4]:
+            best = ((cfg, frozen, trainable, batch, cand), res)
+    (cfg, frozen, trainable, batch, cand), (exp, losses, sched_s, masks, gap) = best
+    floors = noise_floors(arch, method, nl, cand, warm, exp, extra, floor_seeds)
+    for k, v in floors.items():
+        exp["floor." + k] = torch.tensor([v], dtype=torch.float32)
+    init = dict(frozen)
+    for k, v in trainable.items():
+        assert k not in init or torch.equal(init[k], v), k
+        init[k] = v
+    init.update(batch)
+    meta = {"case": name, "generator": generator,
+            "torch": torch.__version__,
+            "trainable_seed": str(trainable_seed(arch, method, cand)),
+            "min_mask_gap": repr(gap) if masks else "none"}
+    p_init = os.path.join(outdir, name + ".init.safetensors")
+    p_exp = os.path.join(outdir, name + ".expect.safetensors")
+    R.save_safetensors(p_init, init, meta)
+    R.save_safetensors(p_exp, exp, meta)
+    write_ini(os.path.join(outdir, name + ".ini"), name, cfg)
+    check_roundtrip(p_init, init)
+    check_roundtrip(p_exp, exp)
+    for v in exp.values():
+        if v.is_floating_point():
+            assert torch.isfinite(v).all()
+    if name == "bert-pst":  # bitwise reproducibility of the whole run
+        cfg2, fr2, tr2, b2 = build_case(arch, method, nl, cand, warm, extra)
+        exp2 = run_case(cfg2, fr2, tr2, b2)[0]
+        for k in exp2:
+            assert torch.equal(exp[k], exp2[k]), k
+    msp = sorted({round(1.0 - M.mean().item(), 6) for M, _ in masks.values()})
+    print("%-16s loss[0] %.6f loss[%d] %.6f  s(0..%d) %s  final floor %.1e  mask sparsity %s"
+          % (name, losses[0], STEPS - 1, losses[-1], STEPS,
+             "[" + ", ".join("%.4f" % x for x in sched_s) + "]",
+             max(v for k, v in floors.items() if k.startswith("final.")),
+             ("%d masks %s, min gap %.1e (cand %d)" % (len(masks), msp, gap, cand))
+             if masks else "-"))
+    return cfg, frozen
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: %s OUTDIR" % sys.argv[0], file=sys.stderr)
@@ -429,51 +493,7 @@ def main():
     print("self-check ok: top-k, schedule, fd max rel err: " + ", ".join(fd))
 
     for name, arch, method, nl in CASES:
-        # Masked methods: of N_CAND trainable initialisations keep the one whose top-k
-        # thresholds (every forward with s > 0 and the final mask) are farthest from a tie,
-        # so that float32 rounding differences between torch and C are unlikely to flip a
-        # mask bit. The choice is deterministic.
-        best = None
-        for cand in range(N_CAND if method in R.MASKED_METHODS else 1):
-            cfg, frozen, trainable, batch = build_case(arch, method, nl, cand, name in WARM_CASES)
-            res = run_case(cfg, frozen, trainable, batch)
-            if best is None or res[4] > best[1][4]:
-                best = ((cfg, frozen, trainable, batch, cand), res)
-        (cfg, frozen, trainable, batch, cand), (exp, losses, sched_s, masks, gap) = best
-        floors = noise_floors(arch, method, nl, cand, name in WARM_CASES, exp)
-        for k, v in floors.items():
-            exp["floor." + k] = torch.tensor([v], dtype=torch.float32)
-        init = dict(frozen)
-        for k, v in trainable.items():
-            assert k not in init or torch.equal(init[k], v), k
-            init[k] = v
-        init.update(batch)
-        meta = {"case": name, "generator": "tests/reference/make_fixtures.py",
-                "torch": torch.__version__,
-                "trainable_seed": str(trainable_seed(arch, method, cand)),
-                "min_mask_gap": repr(gap) if masks else "none"}
-        p_init = os.path.join(outdir, name + ".init.safetensors")
-        p_exp = os.path.join(outdir, name + ".expect.safetensors")
-        R.save_safetensors(p_init, init, meta)
-        R.save_safetensors(p_exp, exp, meta)
-        write_ini(os.path.join(outdir, name + ".ini"), name, cfg)
-        check_roundtrip(p_init, init)
-        check_roundtrip(p_exp, exp)
-        for v in exp.values():
-            if v.is_floating_point():
-                assert torch.isfinite(v).all()
-        if name == "bert-pst":  # bitwise reproducibility of the whole run
-            cfg2, fr2, tr2, b2 = build_case(arch, method, nl, cand)
-            exp2 = run_case(cfg2, fr2, tr2, b2)[0]
-            for k in exp2:
-                assert torch.equal(exp[k], exp2[k]), k
-        msp = sorted({round(1.0 - M.mean().item(), 6) for M, _ in masks.values()})
-        print("%-16s loss[0] %.6f loss[%d] %.6f  s(0..%d) %s  final floor %.1e  mask sparsity %s"
-              % (name, losses[0], STEPS - 1, losses[-1], STEPS,
-                 "[" + ", ".join("%.4f" % x for x in sched_s) + "]",
-                 max(v for k, v in floors.items() if k.startswith("final.")),
-                 ("%d masks %s, min gap %.1e (cand %d)" % (len(masks), msp, gap, cand))
-                 if masks else "-"))
+        write_case(outdir, name, arch, method, nl, name in WARM_CASES)
     print("wrote %d cases to %s in %.1f s" % (len(CASES), outdir, time.time() - t0))
     return 0
 

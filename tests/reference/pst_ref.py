@@ -29,6 +29,17 @@ import torch
 import torch.nn.functional as F
 
 LINEARS = ("q", "k", "v", "o", "fc1", "fc2")
+LLAMA_LINEARS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+def linears(cfg):
+    """The sparsified linears of one block of cfg's architecture."""
+    return LLAMA_LINEARS if cfg.arch == "llama" else LINEARS
+
+
+# forward of architectures whose reference lives elsewhere: arch -> f(cfg, P, batch, s, mask_fn,
+# trace) -> (logits, loss). make_llama_fixtures.py registers "llama" (transformers' model).
+FORWARDS = {}
 METHODS = ("pst", "magnitude", "movement", "lora", "dense")
 MASKED_METHODS = ("pst", "magnitude", "movement")
 
@@ -86,25 +97,40 @@ class Config:
         self.task = "classify"
         # bench only: method "dense" trains *every* tensor (embeddings, LNs, biases too)
         self.dense_all = False
+        # llama only: grouped-query heads, rotary base and scaling, biases, head tying
+        self.kv_heads = 0
+        self.rope_theta = 10000.0
+        self.rope_scaling = "none"
+        self.rope_factor = 1.0
+        self.rope_low_freq_factor = 1.0
+        self.rope_high_freq_factor = 4.0
+        self.rope_original_max_positions = 8192
+        self.qkv_bias = False
+        self.tie_embeddings = True
+        self.hf_class = "llama"  # the transformers class of the reference: llama | qwen2
         for k, v in kw.items():
             if not hasattr(self, k):
                 raise KeyError(k)
             setattr(self, k, v)
-        if self.arch == "gpt2":
+        if self.arch in ("gpt2", "llama"):
             self.train_head = False  # no head in GPT-2 (LM head is the tied emb.tok)
         assert self.method in METHODS, self.method
 
     @property
     def ln_eps(self):
-        return 1e-12 if self.arch == "bert" else 1e-05
+        return {"bert": 1e-12, "gpt2": 1e-05, "llama": 1e-06}[self.arch]
 
     @property
     def activation(self):
-        return "gelu_erf" if self.arch == "bert" else "gelu_tanh"
+        return {"bert": "gelu_erf", "gpt2": "gelu_tanh", "llama": "silu"}[self.arch]
 
 
 def linear_shape(cfg, lin):
     H, Fd = cfg.hidden, cfg.ffn
+    if cfg.arch == "llama":
+        K = (cfg.kv_heads or cfg.heads) * (H // cfg.heads)
+        return {"q": (H, H), "k": (K, H), "v": (K, H), "o": (H, H), "gate": (Fd, H), "up": (Fd, H),
+                "down": (H, Fd)}[lin]
     return {"q": (H, H), "k": (H, H), "v": (H, H), "o": (H, H), "fc1": (Fd, H), "fc2": (H, Fd)}[lin]
 
 
@@ -129,6 +155,19 @@ def init_frozen(cfg, gen):
 
     t = {}
     t["emb.tok"] = n((V, H), 0.02)
+    if cfg.arch == "llama":  # RMSNorm weights only, biases where configured, own head if untied
+        for i in range(cfg.layers):
+            for lin in LLAMA_LINEARS:
+                m, k = linear_shape(cfg, lin)
+                t["blk.%d.%s.w" % (i, lin)] = n((m, k), 0.02)
+                if cfg.qkv_bias and lin in ("q", "k", "v"):
+                    t["blk.%d.%s.b" % (i, lin)] = n((m,), 0.02)
+            t["blk.%d.ln1.w" % i] = 1.0 + n((H,), 0.1)
+            t["blk.%d.ln2.w" % i] = 1.0 + n((H,), 0.1)
+        t["lnf.w"] = 1.0 + n((H,), 0.1)
+        if not cfg.tie_embeddings:
+            t["head.w"] = n((V, H), 0.02)
+        return t
     t["emb.pos"] = n((P, H), 0.02)
     if cfg.arch == "bert":
         t["emb.type"] = n((cfg.type_vocab, H), 0.02)
@@ -156,7 +195,7 @@ def trainable_names(cfg, frozen=None):
         return list(frozen.keys())
     names = []
     for i in range(cfg.layers):
-        for lin in LINEARS:
+        for lin in linears(cfg):
             for x in METHOD_TENSORS[cfg.method]:
                 names.append("blk.%d.%s.%s" % (i, lin, x))
     if cfg.arch == "bert" and cfg.train_head:
@@ -375,6 +414,8 @@ def build_attn_mask(cfg, attention_mask):
 
 def forward(cfg, P, batch, s, mask_fn=None, trace=None):
     """Returns (logits, loss). P: name -> tensor (frozen and trainable merged)."""
+    if cfg.arch in FORWARDS:
+        return FORWARDS[cfg.arch](cfg, P, batch, s, mask_fn, trace)
     ids = batch["batch.input_ids"].long()
     B, T = ids.shape
     eps = cfg.ln_eps
@@ -435,7 +476,7 @@ def final_masks(cfg, P, s):
         return out
     with torch.no_grad():
         for i in range(cfg.layers):
-            for lin in LINEARS:
+            for lin in linears(cfg):
                 prefix = "blk.%d.%s" % (i, lin)
                 Wp = P[prefix + ".w"] + cfg.beta * (P[prefix + ".U"] @ P[prefix + ".V"])
                 S = importance(cfg, prefix, P, Wp)

@@ -660,7 +660,7 @@ static void test_activation_grad(void **state) {
 /* ------------------------------------------------------------------------------------------ */
 /* attention */
 typedef struct {
-  int B, T, C, NH, causal;
+  int B, T, C, NH, NKV, causal; /* k, v: [B,T,NKV*hs] (grouped-query when NKV < NH) */
   const uint8_t *mask;
   double *q, *k, *v, *out, *probs, *s; /* s: [T] scratch of the reference */
   float *R, *fq, *fk, *fv, *fout, *fprobs;
@@ -682,7 +682,7 @@ static void att_ref(att_ctx *c) {
           const int allowed = (!c->mask || c->mask[b * T + j]) && (!c->causal || j <= i);
           s[j] = NAN;
           if (!allowed) continue;
-          const double *kj = c->k + ((size_t)b * T + j) * C + h * hs;
+          const double *kj = c->k + ((size_t)b * T + j) * c->NKV * hs + h / (c->NH / c->NKV) * hs;
           double d = 0.0;
           for (int e = 0; e < hs; e++) d += qi[e] * kj[e];
           s[j] = d * scale;
@@ -695,18 +695,18 @@ static void att_ref(att_ctx *c) {
         for (int j = 0; j < T; j++) {
           if (isnan(s[j])) continue;
           p[j] /= sum;
-          const double *vj = c->v + ((size_t)b * T + j) * C + h * hs;
+          const double *vj = c->v + ((size_t)b * T + j) * c->NKV * hs + h / (c->NH / c->NKV) * hs;
           for (int e = 0; e < hs; e++) o[e] += p[j] * vj[e];
         }
       }
 }
 static void att_ker(att_ctx *c) {
-  const long n = (long)c->B * c->T * c->C;
+  const long n = (long)c->B * c->T * c->C, nkv = n / c->NH * c->NKV;
   to_float(c->fq, c->q, n);
-  to_float(c->fk, c->k, n);
-  to_float(c->fv, c->v, n);
+  to_float(c->fk, c->k, nkv);
+  to_float(c->fv, c->v, nkv);
   attention_forward(c->fout, c->fprobs, c->fq, c->fk, c->fv, c->mask, c->causal, c->B, c->T,
-                    c->C, c->NH);
+                    c->C, c->NH, c->NKV);
 }
 static double att_ref_loss(void *v) {
   att_ctx *c = v;
@@ -722,23 +722,23 @@ static void att_bwd(void *v, float *const *g) {
   att_ctx *c = v;
   att_ker(c);
   attention_backward(g[0], g[1], g[2], c->R, c->fprobs, c->fq, c->fk, c->fv, c->B, c->T, c->C,
-                     c->NH);
+                     c->NH, c->NKV);
 }
 
-static void att_setup(att_ctx *c, int B, int T, int NH, int hs, const uint8_t *mask,
+static void att_setup(att_ctx *c, int B, int T, int NH, int NKV, int hs, const uint8_t *mask,
                       int causal) {
-  *c = (att_ctx){.B = B, .T = T, .C = NH * hs, .NH = NH, .causal = causal, .mask = mask};
-  const long n = (long)B * T * c->C, np = (long)B * NH * T * T;
+  *c = (att_ctx){.B = B, .T = T, .C = NH * hs, .NH = NH, .NKV = NKV, .causal = causal, .mask = mask};
+  const long n = (long)B * T * c->C, nkv = (long)B * T * NKV * hs, np = (long)B * NH * T * T;
   c->q = rand_d(n, -1.5f, 1.5f);
-  c->k = rand_d(n, -1.5f, 1.5f);
-  c->v = rand_d(n, -1, 1);
+  c->k = rand_d(nkv, -1.5f, 1.5f);
+  c->v = rand_d(nkv, -1, 1);
   c->out = NEWD(n);
   c->probs = NEWD(np);
   c->s = NEWD(T);
   c->R = rand_f(n, -1, 1);
   c->fq = NEWF(n);
-  c->fk = NEWF(n);
-  c->fv = NEWF(n);
+  c->fk = NEWF(nkv);
+  c->fv = NEWF(nkv);
   c->fout = NEWF(n);
   c->fprobs = NEWF(np);
   att_ref(c);
@@ -777,11 +777,11 @@ static int att_check_structure(const att_ctx *c) {
   return empty_rows;
 }
 
-static void run_attention(const char *name, int B, int T, int NH, int hs, const uint8_t *mask,
+static void run_attention(const char *name, int B, int T, int NH, int NKV, int hs, const uint8_t *mask,
                           int causal, int want_empty_rows, int max_fd) {
   att_ctx c;
-  att_setup(&c, B, T, NH, hs, mask, causal);
-  const long n = (long)B * T * c.C;
+  att_setup(&c, B, T, NH, NKV, hs, mask, causal);
+  const long n = (long)B * T * c.C, nkv = (long)B * T * NKV * hs;
   char what[128];
   snprintf(what, sizeof what, "%s out", name);
   check_close(what, c.fout, c.out, n, 1e-5, 0.0);
@@ -789,7 +789,7 @@ static void run_attention(const char *name, int B, int T, int NH, int hs, const 
   check_close(what, c.fprobs, c.probs, (long)B * NH * T * T, 1e-5, 0.0);
   assert_int_equal(att_check_structure(&c), want_empty_rows);
   gcase gc = {name, &c, att_ref_loss, att_ker_loss, att_bwd, 3, {"q", "k", "v"},
-              {c.q, c.k, c.v}, {n, n, n}};
+              {c.q, c.k, c.v}, {n, nkv, nkv}};
   check_gradients(&gc, max_fd);
 }
 
@@ -799,29 +799,29 @@ static void test_attention_values(void **state) {
    * v = [2, 6] -> out = 5 (non-causal); causal: row 0 sees key 0 only -> out 2. */
   const float q[2] = {1, 1}, k[2] = {0, (float)log(3.0)}, v[2] = {2, 6};
   float out[2] = {NAN, NAN}, probs[4] = {NAN, NAN, NAN, NAN}; /* outputs are overwritten */
-  attention_forward(out, probs, q, k, v, NULL, 0, 1, 2, 1, 1);
+  attention_forward(out, probs, q, k, v, NULL, 0, 1, 2, 1, 1, 1);
   const double pw[4] = {0.25, 0.75, 0.25, 0.75}, ow[2] = {5, 5};
   check_close("attention hand probs", probs, pw, 4, 1e-6, 0.0);
   check_close("attention hand out", out, ow, 2, 1e-6, 0.0);
-  attention_forward(out, probs, q, k, v, NULL, 1, 1, 2, 1, 1);
+  attention_forward(out, probs, q, k, v, NULL, 1, 1, 2, 1, 1, 1);
   const double pc[4] = {1, 0, 0.25, 0.75}, oc[2] = {2, 5};
   check_close("attention hand causal probs", probs, pc, 4, 1e-6, 0.0);
   check_close("attention hand causal out", out, oc, 2, 1e-6, 0.0);
   /* key 1 padded: every row attends to key 0 only */
   const uint8_t m[2] = {1, 0};
-  attention_forward(out, probs, q, k, v, m, 0, 1, 2, 1, 1);
+  attention_forward(out, probs, q, k, v, m, 0, 1, 2, 1, 1, 1);
   const double pm[4] = {1, 0, 1, 0}, om[2] = {2, 2};
   check_close("attention hand masked probs", probs, pm, 4, 0.0, 0.0);
   check_close("attention hand masked out", out, om, 2, 0.0, 0.0);
   /* every key padded: probs and out 0 (not NaN, not a uniform average) */
   const uint8_t m0[2] = {0, 0};
-  attention_forward(out, probs, q, k, v, m0, 0, 1, 2, 1, 1);
+  attention_forward(out, probs, q, k, v, m0, 0, 1, 2, 1, 1, 1);
   const double z[4] = {0, 0, 0, 0};
   check_close("attention fully masked probs", probs, z, 4, 0.0, 0.0);
   check_close("attention fully masked out", out, z, 2, 0.0, 0.0);
   /* huge scores do not overflow */
   const float qb[2] = {1000, 1000}, kb[2] = {1000, -1000};
-  attention_forward(out, probs, qb, kb, v, NULL, 0, 1, 2, 1, 1);
+  attention_forward(out, probs, qb, kb, v, NULL, 0, 1, 2, 1, 1, 1);
   const double pb[4] = {1, 0, 1, 0};
   check_close("attention large scores", probs, pb, 4, 0.0, 0.0);
 }
@@ -829,22 +829,25 @@ static void test_attention_values(void **state) {
 static void test_attention_grad(void **state) {
   (void)state;
   const int B = 2, T = 5;
-  run_attention("attention plain", B, T, 2, 3, NULL, 0, 0, 1 << 20);
+  run_attention("attention plain", B, T, 2, 2, 3, NULL, 0, 0, 1 << 20);
   /* batch 0: keys 3,4 padded; batch 1: key 1 padded */
   const uint8_t pad[10] = {1, 1, 1, 0, 0, 1, 0, 1, 1, 1};
-  run_attention("attention padding", B, T, 2, 3, pad, 0, 0, 1 << 20);
-  run_attention("attention causal", B, T, 2, 3, NULL, 1, 0, 1 << 20);
+  run_attention("attention padding", B, T, 2, 2, 3, pad, 0, 0, 1 << 20);
+  run_attention("attention causal", B, T, 2, 2, 3, NULL, 1, 0, 1 << 20);
   /* causal + padding of key 0 in batch 1: row 0 of batch 1 has no key (2 heads) */
   const uint8_t pad0[10] = {1, 1, 1, 1, 0, 0, 1, 1, 1, 1};
-  run_attention("attention causal padding", B, T, 2, 3, pad0, 1, 2, 1 << 20);
+  run_attention("attention causal padding", B, T, 2, 2, 3, pad0, 1, 2, 1 << 20);
   /* batch 1 entirely padded: 2 heads x 5 rows without keys */
   const uint8_t padall[10] = {1, 1, 0, 1, 1, 0, 0, 0, 0, 0};
-  run_attention("attention empty batch", B, T, 2, 3, padall, 0, 10, 1 << 20);
+  run_attention("attention empty batch", B, T, 2, 2, 3, padall, 0, 10, 1 << 20);
   /* larger: parallel softmax rows, T not a multiple of anything */
   uint8_t *padl = xcalloc(2 * 37, 1);
   for (int j = 0; j < 2 * 37; j++) padl[j] = (uint8_t)(j % 37 < 30 || j < 37);
-  run_attention("attention large", 2, 37, 3, 16, padl, 0, 0, 24);
-  run_attention("attention large causal", 2, 37, 3, 16, padl, 1, 0, 24);
+  run_attention("attention large", 2, 37, 3, 3, 16, padl, 0, 0, 24);
+  run_attention("attention large causal", 2, 37, 3, 3, 16, padl, 1, 0, 24);
+  /* grouped-query (LLaMA): 6 query heads share 2 key/value heads; and one shared head */
+  run_attention("attention gqa causal", B, T, 6, 2, 4, pad, 1, 0, 1 << 20);
+  run_attention("attention gqa padding", B, T, 4, 1, 3, pad, 0, 0, 1 << 20);
 }
 
 /* ------------------------------------------------------------------------------------------ */

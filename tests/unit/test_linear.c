@@ -99,7 +99,7 @@ static void fx_build(fixture *f, const char *method, int detach, float threshold
   f->me = pst_method_find(method);
   assert_non_null(f->me);
   f->o = (pst_linear_opts){f->me, R1, R2, ALPHA1, ALPHA2, BETA, threshold, detach};
-  assert_int_equal(pst_linear_register(&f->L, &f->o, "blk0.q", M, NN, NULL, &f->frozen, &f->train), PST_OK);
+  assert_int_equal(pst_linear_register(&f->L, &f->o, "blk0.q", M, NN, 1, NULL, &f->frozen, &f->train), PST_OK);
   assert_int_equal(pst_params_alloc(&f->frozen, 0), PST_OK);
   assert_int_equal(pst_params_alloc(&f->train, 1), PST_OK);
   assert_null(f->L.mask);
@@ -593,7 +593,7 @@ static void test_register(void **state) {
     pst_linear_opts o = {me, R1, R2, 1, 1, 1, 0, 0};
     pst_params fr = {0}, tr = {0};
     pst_linear L;
-    assert_int_equal(pst_linear_register(&L, &o, "x", M, NN, NULL, &fr, &tr), PST_OK);
+    assert_int_equal(pst_linear_register(&L, &o, "x", M, NN, 1, NULL, &fr, &tr), PST_OK);
     int nt = 0, nf = 0;
     while (T[k].train[nt]) nt++;
     while (T[k].frozen[nf]) nf++;
@@ -640,7 +640,7 @@ static void test_init_trainables(void **state) {
   pst_params fr[2] = {{0}, {0}}, tr[2] = {{0}, {0}};
   pst_linear L[2];
   for (int k = 0; k < 2; k++) {
-    assert_int_equal(pst_linear_register(&L[k], &o, k ? "blk1.fc1" : "blk0.fc1", BM, BN, NULL, &fr[k], &tr[k]), PST_OK);
+    assert_int_equal(pst_linear_register(&L[k], &o, k ? "blk1.fc1" : "blk0.fc1", BM, BN, 1, NULL, &fr[k], &tr[k]), PST_OK);
     assert_int_equal(pst_params_alloc(&fr[k], 0), PST_OK);
     assert_int_equal(pst_params_alloc(&tr[k], 1), PST_OK);
     pst_linear_init_trainables(&L[k], &o, 42, k ? "blk1.fc1" : "blk0.fc1");

@@ -85,3 +85,22 @@ void tanh_backward(float *dinp, const float *out, const float *dout, long n) {
 #pragma omp parallel for schedule(static) if (n >= ACT_PAR_MIN)
   for (long i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
+
+/* SwiGLU (LLaMA MLP): out = silu(gate) * up, silu(x) = x sigmoid(x) (F.silu).
+ * Backward: dgate += dout up s (1 + x (1 - s)), dup += dout silu(x), s = sigmoid(x). */
+void swiglu_forward(float *out, const float *gate, const float *up, long n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+  for (long i = 0; i < n; i++) {
+    const float x = gate[i];
+    out[i] = x / (1.0f + expf(-x)) * up[i];
+  }
+}
+
+void swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+  for (long i = 0; i < n; i++) {
+    const float x = gate[i], s = 1.0f / (1.0f + expf(-x));
+    dgate[i] += dout[i] * up[i] * s * (1.0f + x * (1.0f - s));
+    dup[i] += dout[i] * x * s;
+  }
+}

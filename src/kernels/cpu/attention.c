@@ -1,9 +1,10 @@
 /* attention.c — multi-head scaled dot-product attention core (no projections).
  *
- * Shapes: q, k, v, out, dout, dq, dk, dv [B,T,C] with C = NH*hs; head h of token (b,t) is
- * the column slice [h*hs, (h+1)*hs) of row b*T+t, so one head of one sequence is a [T,hs]
- * matrix with leading dimension C. probs [B,NH,T,T], head (b,h) at (b*NH + h)*T*T.
- * key_mask [B*T] (0 = padding key) or NULL.
+ * Shapes: q, out, dout, dq [B,T,C] with C = NH*hs; head h of token (b,t) is the column slice
+ * [h*hs, (h+1)*hs) of row b*T+t, so one head of one sequence is a [T,hs] matrix with leading
+ * dimension C. k, v, dk, dv [B,T,NKV*hs]: grouped-query attention (LLaMA) lets query head h
+ * read key/value head h / (NH/NKV); NKV = NH is ordinary multi-head attention.
+ * probs [B,NH,T,T], head (b,h) at (b*NH + h)*T*T. key_mask [B*T] (0 = padding key) or NULL.
  *
  * Forward, per head: S = q k^T / sqrt(hs) (one sgemm per head, written into probs), then per
  * row i (parallel over all B*NH*T rows): softmax with max subtraction over the allowed keys
@@ -14,6 +15,7 @@
  *   dS = P * (dP - rowsum(P * dP)),  dv += P^T dout,  dq += dS k / sqrt(hs),
  *   dk += dS^T q / sqrt(hs).
  * Masked entries have P = 0, hence dS = 0: the backward needs no mask.
+ * Query heads of one group accumulate into the same dk, dv columns one after another.
  * The per-head sgemms run one after another, each multithreaded by OpenBLAS (calling a
  * pthreads OpenBLAS from inside OpenMP threads would oversubscribe the cores). */
 #include "pst/kernels.h"
@@ -56,17 +58,18 @@ static void softmax_row(float *p, const uint8_t *km, int causal, int i, int T) {
 
 void attention_forward(float *out, float *probs, const float *q, const float *k,
                        const float *v, const uint8_t *key_mask, int causal,
-                       int B, int T, int C, int NH) {
-  if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
-  const int hs = C / NH;
+                       int B, int T, int C, int NH, int NKV) {
+  if (B <= 0 || T <= 0 || C <= 0 || NH <= 0 || NKV <= 0) return;
+  const int hs = C / NH, Ckv = NKV * hs, group = NH / NKV;
   const float scale = 1.0f / sqrtf((float)hs);
   const int BH = B * NH;
   const size_t TT = (size_t)T * T;
   /* S = scale * q k^T per head, straight into probs. */
   for (int bh = 0; bh < BH; bh++) {
     const size_t base = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+    const size_t kvb = (size_t)(bh / NH) * T * Ckv + (size_t)(bh % NH / group) * hs;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q + base, C,
-                k + base, C, 0.0f, probs + bh * TT, T);
+                k + kvb, Ckv, 0.0f, probs + bh * TT, T);
   }
   const long rows = (long)BH * T;
 #pragma omp parallel for schedule(static) if (rows * T >= 16384)
@@ -78,25 +81,27 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
   /* out = P v per head. */
   for (int bh = 0; bh < BH; bh++) {
     const size_t base = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+    const size_t kvb = (size_t)(bh / NH) * T * Ckv + (size_t)(bh % NH / group) * hs;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, probs + bh * TT, T,
-                v + base, C, 0.0f, out + base, C);
+                v + kvb, Ckv, 0.0f, out + base, C);
   }
 }
 
 void attention_backward(float *dq, float *dk, float *dv, const float *dout,
                         const float *probs, const float *q, const float *k, const float *v,
-                        int B, int T, int C, int NH) {
+                        int B, int T, int C, int NH, int NKV) {
   if (!dq && !dk && !dv) return;
-  if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
-  const int hs = C / NH;
+  if (B <= 0 || T <= 0 || C <= 0 || NH <= 0 || NKV <= 0) return;
+  const int hs = C / NH, Ckv = NKV * hs, group = NH / NKV;
   const float scale = 1.0f / sqrtf((float)hs);
   const int BH = B * NH;
   const size_t TT = (size_t)T * T;
   if (dv)
     for (int bh = 0; bh < BH; bh++) {
       const size_t base = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+      const size_t kvb = (size_t)(bh / NH) * T * Ckv + (size_t)(bh % NH / group) * hs;
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, probs + bh * TT, T,
-                  dout + base, C, 1.0f, dv + base, C);
+                  dout + base, C, 1.0f, dv + kvb, Ckv);
     }
   if (!dq && !dk) return;
   /* [T,T] scratch for dP / dS. The kernel API has no error path; T*T floats can only fail to
@@ -108,9 +113,10 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout,
   }
   for (int bh = 0; bh < BH; bh++) {
     const size_t base = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+    const size_t kvb = (size_t)(bh / NH) * T * Ckv + (size_t)(bh % NH / group) * hs;
     const float *P = probs + bh * TT;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + base, C,
-                v + base, C, 0.0f, ds, T);
+                v + kvb, Ckv, 0.0f, ds, T);
     for (int i = 0; i < T; i++) {
       const float *p = P + (size_t)i * T;
       float *d = ds + (size_t)i * T;
@@ -120,11 +126,11 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout,
       for (int j = 0; j < T; j++) d[j] = p[j] * (d[j] - sf);
     }
     if (dq)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, ds, T, k + base,
-                  C, 1.0f, dq + base, C);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, ds, T, k + kvb,
+                  Ckv, 1.0f, dq + base, C);
     if (dk)
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, ds, T, q + base, C,
-                  1.0f, dk + base, C);
+                  1.0f, dk + kvb, Ckv);
   }
   free(ds);
 }

@@ -1,6 +1,7 @@
 /* embedding.c — token + position (+ token-type) embedding lookup and its scatter-add backward.
  *
- * Shapes: ids, type_ids [N = B*T] int32; tok [V,C]; pos [P>=T,C]; type [TV,C]; out/dout [N,C].
+ * Shapes: ids, type_ids [N = B*T] int32; tok [V,C]; pos [P>=T,C] (NULL: none, llama); type [TV,C];
+ * out/dout [N,C].
  * Token n = b*T + t uses position row t = n % T. Ids are range-checked by the caller.
  *
  * The backward parallelises over blocks of channels (each thread owns whole columns of every
@@ -20,8 +21,12 @@ void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
 #pragma omp parallel for schedule(static) if (N * C >= 16384)
   for (long n = 0; n < N; n++) {
     const float *tr = tok + (size_t)ids[n] * C;
-    const float *pr = pos + (size_t)(n % T) * C;
     float *o = out + (size_t)n * C;
+    if (!pos) { /* llama: no position table (rotary embeddings act inside attention) */
+      for (int c = 0; c < C; c++) o[c] = tr[c];
+      continue;
+    }
+    const float *pr = pos + (size_t)(n % T) * C;
     if (type) {
       const float *yr = type + (size_t)(type_ids ? type_ids[n] : 0) * C;
       for (int c = 0; c < C; c++) o[c] = tr[c] + pr[c] + yr[c];
