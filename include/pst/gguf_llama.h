@@ -42,6 +42,7 @@
 #include "pst/config.h"
 #include "pst/core.h"
 #include "pst/gguf.h"
+#include "pst/model.h"
 #include "pst/params.h"
 
 /* What a LLaMA-family GGUF file describes. */
@@ -92,6 +93,9 @@ typedef struct {
 pst_err pst_gguf_load_params(const char *path, pst_params *const *tabs, int ntabs, pst_gguf_report *report);
 /* The same on an open file. */
 pst_err pst_gguf_load_params_from(const pst_gguf *g, pst_params *const *tabs, int ntabs, pst_gguf_report *report);
+/* Load into model m (created from the config pst_gguf_read_config gave for path; any
+ * pst.method, any tp layout): its frozen and trainable tables; PST trainables stay as created. */
+pst_err pst_gguf_load_weights(const char *path, pst_model *m, pst_gguf_report *report);
 
 /* The tokenizer metadata (tokenizer.ggml.*) as plain C arrays; no tokenization here.
  * Absent optional entries are NULL / 0 / -1. */

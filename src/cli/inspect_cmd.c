@@ -146,12 +146,38 @@ static int inspect_gguf(const char *path, int verbose) {
     printf("tensors not used by pst: %d\n", ignored);
     free(used);
   }
+  pst_err lr = PST_OK;
+  if (!rc && !unsupported) { /* build the pst model the file describes and load every tensor */
+    pst_config cfg;
+    pst_config_defaults(&cfg);
+    pst_model *pm = NULL;
+    pst_gguf_report rep;
+    lr = pst_gguf_llama_to_config(&m, &cfg);
+    if (!lr) {
+      strcpy(cfg.task, "lm");
+      strcpy(cfg.method, "lora"); /* frozen W0, tiny trainables: the file's memory only */
+      cfg.r1 = cfg.r2 = 1;
+      cfg.seq_len = 1;
+      lr = pst_config_finalize(&cfg);
+    }
+    if (!lr) lr = pst_model_create(&pm, &cfg, 1, 1, NULL);
+    if (!lr) {
+      pst_params *tabs[2] = {pst_model_frozen(pm), pst_model_trainables(pm)};
+      lr = pst_gguf_load_params_from(g, tabs, 2, &rep);
+    }
+    if (!lr)
+      printf("pst model        %d tensors loaded, %lld parameters (%.1f MB in fp32)\n", rep.loaded, rep.params_loaded,
+             rep.params_loaded * 4.0 / 1e6);
+    else
+      pst_err_print(stderr, verbose);
+    pst_model_destroy(pm);
+  }
   pst_gguf_close(g);
   if (rc) fprintf(stderr, "pst: error: %s\n", why);
   else if (unsupported)
     fprintf(stderr, "pst: error: %s: %d tensor%s of types pst cannot dequantize (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)\n",
             path, unsupported, unsupported == 1 ? "" : "s");
-  return rc || unsupported ? 1 : 0;
+  return rc || unsupported || lr ? 1 : 0;
 }
 
 /* A regular file (not a directory): a GGUF file to inspect. */

@@ -184,8 +184,9 @@ check "inspect-model GGUF exits 0" [ $rc -eq 0 ]
 check "inspect-model GGUF: architecture and dimensions" \
   grep -q '^dimensions       hidden 32, layers 2, heads 4 (head dim 8), kv heads 2, ffn 64, vocab 64$' "$tmp/out"
 check "inspect-model GGUF: tied head" grep -q '^head             tied to token_embd.weight' "$tmp/out"
-check "inspect-model GGUF: tensors by type" grep -q '^tensors          24: F32 9, F16 2, Q4_0 3, Q4_1 6, Q8_0 2, BF16 2$' "$tmp/out"
+check "inspect-model GGUF: tensors by type" grep -q '^tensors          28: F32 13, F16 2, Q4_0 3, Q4_1 6, Q8_0 2, BF16 2$' "$tmp/out"
 check "inspect-model GGUF: tokenizer" grep -q '^tokenizer        gpt2 (pre-tokenizer .smollm.), 64 tokens, 3 merges' "$tmp/out"
+check "inspect-model GGUF: loaded into a pst model" grep -q '^pst model        28 tensors loaded, 20832 parameters' "$tmp/out"
 expect_fail "inspect-model GGUF of another architecture" "'general.architecture' = 'test': pst reads 'llama' and 'qwen2'" \
   inspect-model "$gg/quants.gguf"
 expect_fail "inspect-model broken GGUF names file and field" "bad_overlap.gguf: tensors 'x' and 'y' overlap" \

@@ -13,8 +13,8 @@ FIXDIR/quants.gguf + quants_expected.safetensors
     the same names, in numpy (= PyTorch) order: test_gguf compares them bit for bit.
 FIXDIR/llama-tiny.gguf + llama-tiny_expected.safetensors
     general.architecture = llama: 2 blocks, hidden 32, 4 heads (head dim 8), 2 kv heads,
-    ffn 64, vocab 64, rope theta 500000, linear rope scaling x2, q/k biases, no output.weight
-    (tied head), a small byte-level BPE tokenizer. The q and k weights and biases are stored
+    ffn 64, vocab 64, rope theta 500000, linear rope scaling x2, q/k/v/o biases (Llama's
+    attention_bias), no output.weight (tied head), a small byte-level BPE tokenizer. The q and k weights and biases are stored
     PERMUTED as llama.cpp's convert_hf_to_gguf.py does (LlamaModel.permute), with mixed
     types; the expected file holds, under pst names (blk.N.q.w, .k.w, .q.b, .k.b), the
     Hugging Face order: the dequantized file tensors with the permutation undone in numpy.
@@ -186,7 +186,9 @@ def make_llama(rng):
         expected += [(f"blk.{l}.q.w", unpermute(sq, NH)), (f"blk.{l}.k.w", unpermute(sk, KV)),
                      (f"blk.{l}.q.b", unpermute(sqb, NH)), (f"blk.{l}.k.b", unpermute(skb, KV))]
         add(f"blk.{l}.attn_v.weight", g(KV * HD, C), tv)
+        add(f"blk.{l}.attn_v.bias", g(KV * HD), Q.F32)
         add(f"blk.{l}.attn_output.weight", g(C, NH * HD), to)
+        add(f"blk.{l}.attn_output.bias", g(C), Q.F32)
         add(f"blk.{l}.ffn_norm.weight", 1 + g(C), Q.F32)
         add(f"blk.{l}.ffn_gate.weight", g(F, C), Q.Q4_1)
         add(f"blk.{l}.ffn_up.weight", g(F, C), Q.Q4_0)

@@ -271,7 +271,7 @@ static void test_llama_config(void **state) {
   assert_int_equal(m.max_positions, 256);
   assert_true(m.ln_eps == 1e-5f && m.rope_theta == 500000.0f && m.rope_factor == 2.0f);
   assert_string_equal(m.rope_scaling, "linear");
-  assert_true(m.tie_embeddings && m.qkv_bias && !m.o_bias && !m.mlp_bias && m.permuted_qk);
+  assert_true(m.tie_embeddings && m.qkv_bias && m.o_bias && !m.mlp_bias && m.permuted_qk);
   pst_gguf_close(g);
 
   pst_config cfg;
@@ -289,7 +289,7 @@ static void test_llama_config(void **state) {
   assert_true(cfg.rope_theta == 500000.0);
   assert_string_equal(cfg.rope_scaling, "linear");
   assert_true(cfg.rope_factor == 2.0);
-  assert_true(cfg.tie_embeddings && cfg.qkv_bias && !cfg.o_bias && !cfg.mlp_bias);
+  assert_true(cfg.tie_embeddings && cfg.qkv_bias && cfg.o_bias && !cfg.mlp_bias);
 
   char qp[1100];
   fixture(qp, sizeof qp, "qwen2-tiny.gguf");
@@ -351,7 +351,9 @@ static void test_llama_load(void **state) {
       T("k.w", 2, KV, C);
       T("k.b", 1, KV, 0);
       T("v.w", 2, KV, C);
+      T("v.b", 1, KV, 0);
       T("o.w", 2, C, Q);
+      T("o.b", 1, C, 0);
       T("ln2.w", 1, C, 0);
       T("gate.w", 2, F, C);
       T("up.w", 2, F, C);
@@ -367,7 +369,7 @@ static void test_llama_load(void **state) {
   pst_params *tabs[1] = {&full};
   pst_gguf_report rep;
   assert_int_equal(pst_gguf_load_params(gp, tabs, 1, &rep), PST_OK);
-  assert_int_equal(rep.loaded, 1 + 2 * 11 + 1);
+  assert_int_equal(rep.loaded, 1 + 2 * 13 + 1);
   assert_int_equal(rep.ignored, 0);
   assert_true(rep.model.permuted_qk);
 
@@ -397,7 +399,8 @@ static void test_llama_load(void **state) {
   static const char *const same[][2] = {{"emb.tok", "token_embd.weight"}, {"blk.1.v.w", "blk.1.attn_v.weight"},
                                         {"blk.0.o.w", "blk.0.attn_output.weight"},
                                         {"blk.1.down.w", "blk.1.ffn_down.weight"},
-                                        {"blk.0.ln2.w", "blk.0.ffn_norm.weight"}, {"lnf.w", "output_norm.weight"}};
+                                        {"blk.0.ln2.w", "blk.0.ffn_norm.weight"}, {"lnf.w", "output_norm.weight"},
+                                        {"blk.1.v.b", "blk.1.attn_v.bias"}, {"blk.0.o.b", "blk.0.attn_output.bias"}};
   for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
     const pst_tensor_info *t = pst_params_find(&full, same[i][0]);
     float *raw = malloc(t->numel * 4);
@@ -422,7 +425,9 @@ static void test_llama_load(void **state) {
         T("k.w", 2, KV, C, 0);
         T("k.b", 1, KV, 0, 0);
         T("v.w", 2, KV, C, 0);
+        T("v.b", 1, KV, 0, 0);
         T("o.w", 2, C, Q, 1);
+        T("o.b", 1, C, 0, -1);
         T("ln2.w", 1, C, 0, -1);
         T("gate.w", 2, F, C, 0);
         T("up.w", 2, F, C, 0);
