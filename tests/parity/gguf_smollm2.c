@@ -10,7 +10,13 @@
  *     of the Q8_0 token embedding, and (pst:...) the q/k weights loaded through
  *     pst_gguf_load_params in Hugging Face order;
  *   - tensor-parallel shards (tp 3: three q heads and one kv head per rank; o and down by
- *     columns) equal to the slices of the whole load.
+ *     columns) equal to the slices of the whole load;
+ *   - with HF_DIR (tests/reference/gguf_smollm2_hf.py: transformers' own GGUF reading, renamed
+ *     and un-permuted by transformers, saved as a Hugging Face directory): the pst config from
+ *     the GGUF equals the one from HF_DIR/config.json, and the pst llama model loaded from the
+ *     GGUF equals the same model loaded from HF_DIR by pst's Hugging Face loader, every tensor
+ *     bit for bit (an independent check of names, shapes, tying and the q/k permutation).
+ * Usage: gguf_smollm2 MODEL.gguf REF.safetensors [HF_DIR].
  * Prints "N passed, M failed"; exit status 0 only if none failed. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +25,8 @@
 #include "pst/config.h"
 #include "pst/gguf.h"
 #include "pst/gguf_llama.h"
+#include "pst/hfmodel.h"
+#include "pst/model.h"
 #include "pst/params.h"
 #include "pst/safetensors.h"
 
@@ -59,9 +67,67 @@ static int tables(pst_params *p, int layers, int rank, int tp) {
   return 0;
 }
 
+/* The pst model of cfg loaded from the GGUF file and from the Hugging Face directory hf:
+ * configs and every tensor equal. Returns nonzero only when it cannot run at all. */
+static int compare_hf(const char *gguf, const char *hf, const pst_config *cfg_g) {
+  pst_config ch;
+  pst_config_defaults(&ch);
+  if (pst_hf_read_config(hf, &ch, NULL)) {
+    pst_err_print(stdout, 1);
+    check(0, "pst_hf_read_config on transformers' reading of the GGUF");
+    return 0;
+  }
+  const pst_config *a = cfg_g;
+  check(!strcmp(a->arch, ch.arch) && a->hidden == ch.hidden && a->layers == ch.layers && a->heads == ch.heads &&
+            a->kv_heads == ch.kv_heads && a->ffn == ch.ffn && a->vocab == ch.vocab &&
+            a->max_positions == ch.max_positions && (float)a->ln_eps == (float)ch.ln_eps &&
+            a->rope_theta == ch.rope_theta && !strcmp(a->rope_scaling, ch.rope_scaling) &&
+            a->tie_embeddings == ch.tie_embeddings && a->qkv_bias == ch.qkv_bias && a->o_bias == ch.o_bias &&
+            a->mlp_bias == ch.mlp_bias,
+        "pst config from the GGUF = pst config from transformers' config.json (ln_eps as f32)");
+  pst_config c = *cfg_g;
+  strcpy(c.task, "lm");
+  strcpy(c.method, "lora");
+  c.r1 = c.r2 = 1;
+  c.seq_len = 1;
+  pst_model *m = NULL;
+  if (pst_config_finalize(&c) || pst_model_create(&m, &c, 1, 1, NULL)) {
+    pst_err_print(stderr, 1);
+    return 1;
+  }
+  pst_params *fz = pst_model_frozen(m);
+  pst_gguf_report rep;
+  float *from_gguf = NULL;
+  int ok = !pst_gguf_load_weights(gguf, m, &rep) && rep.ignored == 0;
+  if (ok) {
+    from_gguf = malloc(fz->total * sizeof(float));
+    if (!from_gguf) return 1;
+    memcpy(from_gguf, fz->data, fz->total * sizeof(float));
+    memset(fz->data, 0, fz->total * sizeof(float));
+  } else pst_err_print(stdout, 1);
+  check(ok, "the pst llama model loads every tensor of the GGUF (none left unused)");
+  ok = ok && !pst_hf_load_weights(hf, m);
+  if (!ok) pst_err_print(stdout, 1);
+  int same = ok, nt = 0;
+  for (int i = 0; ok && i < fz->n; i++) {
+    const pst_tensor_info *t = &fz->t[i];
+    nt++;
+    if (!bits_equal(fz->data + t->offset, from_gguf + t->offset, t->numel)) {
+      if (same) printf("  first difference: %s\n", t->name);
+      same = 0;
+    }
+  }
+  char what[160];
+  snprintf(what, sizeof what, "pst model from the GGUF = from transformers' reading of it, %d frozen tensors bit for bit", nt);
+  check(same && nt == 272, what);
+  free(from_gguf);
+  pst_model_destroy(m);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: gguf_smollm2 MODEL.gguf REF.safetensors\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: gguf_smollm2 MODEL.gguf REF.safetensors [HF_DIR]\n");
     return 2;
   }
   pst_log_level = 0;
@@ -175,6 +241,7 @@ int main(int argc, char **argv) {
   pst_params_free(&full);
   pst_st_close(ref);
   pst_gguf_close(g);
+  if (argc == 4 && compare_hf(mp, argv[3], &cfg)) return 1;
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail ? 1 : 0;
 }
