@@ -422,10 +422,3 @@ pst_err pst_gguf_load_params(const char *path, pst_params *const *tabs, int ntab
   if (rc) pst_err_trace(__FILE__, __LINE__, __func__);
   return rc;
 }
-
-pst_err pst_gguf_load_weights(const char *path, pst_model *m, pst_gguf_report *report) {
-  if (!m) PST_ERR(PST_ERR_ARG, "pst_gguf_load_weights: NULL model");
-  pst_params *tabs[2] = {pst_model_frozen(m), pst_model_trainables(m)};
-  PST_CHECK(pst_gguf_load_params(path, tabs, 2, report));
-  return PST_OK;
-}
