@@ -1,7 +1,8 @@
 #!/bin/sh
-# valgrind.sh — run every cmocka unit test (tests/unit/test_*), the safetensors fuzz replay
-# and one PyTorch parity case under valgrind memcheck; fails if any of them has an invalid
-# read/write, a use of uninitialised memory, a definite or indirect leak, or fails on its own.
+# valgrind.sh — run every cmocka unit test (tests/unit/test_*), the fuzz replays (safetensors,
+# textdata, tokenizer, gguf) and one PyTorch parity case under valgrind memcheck; fails if any
+# of them has an invalid read/write, a use of uninitialised memory, a definite or indirect
+# leak, or fails on its own.
 # Run by `make check-valgrind` (not part of `make check`: it takes a minute or two).
 # The parity case is bert-pst-warm: a masked PST case whose V, B, R, C start nonzero and whose
 # sparsity starts at 0.3, so the masks and every low-rank gradient path run from step 0; its
@@ -72,6 +73,7 @@ vg replay_safetensors "$top_builddir/tests/fuzz/replay_safetensors" \
   "$top_srcdir/tests/fuzz/corpus/safetensors"
 vg replay_textdata "$top_builddir/tests/fuzz/replay_textdata" "$top_srcdir/tests/fuzz/corpus/textdata"
 vg replay_tokenizer "$top_builddir/tests/fuzz/replay_tokenizer" "$top_srcdir/tests/fuzz/corpus/tokenizer"
+vg replay_gguf "$top_builddir/tests/fuzz/replay_gguf" "$top_srcdir/tests/fuzz/corpus/gguf"
 
 # 3. one parity case on a freshly generated fixture
 fx="$out/fixtures"

@@ -177,5 +177,20 @@ check "GPT-2 dev loss below uniform" /usr/bin/python3 -c "
 import json, sys; r = json.load(open('$tmp/gpt2/results.json'))
 sys.exit(not (r['evals'][-1]['loss'] < 10.8 and r['evals'][-1]['perplexity'] > 1))"
 
+# inspect-model on GGUF files (committed fixtures of tests/reference/make_gguf_fixtures.py)
+gg="$top_srcdir/tests/fixtures/gguf"
+"$PST" inspect-model "$gg/llama-tiny.gguf" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "inspect-model GGUF exits 0" [ $rc -eq 0 ]
+check "inspect-model GGUF: architecture and dimensions" \
+  grep -q '^dimensions       hidden 32, layers 2, heads 4 (head dim 8), kv heads 2, ffn 64, vocab 64$' "$tmp/out"
+check "inspect-model GGUF: tied head" grep -q '^head             tied to token_embd.weight' "$tmp/out"
+check "inspect-model GGUF: tensors by type" grep -q '^tensors          28: F32 13, F16 2, Q4_0 3, Q4_1 6, Q8_0 2, BF16 2$' "$tmp/out"
+check "inspect-model GGUF: tokenizer" grep -q '^tokenizer        gpt2 (pre-tokenizer .smollm.), 64 tokens, 3 merges' "$tmp/out"
+check "inspect-model GGUF: loaded into a pst model" grep -q '^pst model        28 tensors loaded, 20832 parameters' "$tmp/out"
+expect_fail "inspect-model GGUF of another architecture" "'general.architecture' = 'test': pst reads 'llama' and 'qwen2'" \
+  inspect-model "$gg/quants.gguf"
+expect_fail "inspect-model broken GGUF names file and field" "bad_overlap.gguf: tensors 'x' and 'y' overlap" \
+  inspect-model "$top_srcdir/tests/fuzz/corpus/gguf/bad_overlap.gguf"
+
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
 [ $fails -eq 0 ]
