@@ -24,6 +24,7 @@
 #include "pst/cuda.h"
 #endif
 #include "pst/dist.h"
+#include "pst/gguf_llama.h"
 #include "pst/hfmodel.h"
 #include "pst/metrics.h"
 #include "pst/run.h"
@@ -134,9 +135,15 @@ static pst_err load_data(run_state *s) {
   pst_config *cfg = &s->cfg;
   char path[PST_PATH_MAX + 64];
   s->glue_task = -1;
+  if (cfg->hf_dir[0] && cfg->gguf[0])
+    PST_ERR(PST_ERR_CONFIG, "model.hf_dir and model.gguf are both set: choose one model source");
   if (cfg->hf_dir[0]) {
     pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
     PST_CHECK(pst_hf_read_config(path, cfg, NULL));
+  }
+  if (cfg->gguf[0]) {
+    pst_config_path(cfg, cfg->gguf, path, sizeof path);
+    PST_CHECK(pst_gguf_read_config(path, cfg));
   }
   const char *tok_dir = cfg->tokenizer[0] ? cfg->tokenizer : cfg->hf_dir;
   if (strcmp(cfg->format, "ids") && (strcmp(cfg->format, "prep") || tok_dir[0])) {
@@ -255,6 +262,8 @@ static pst_err base_identity(run_state *s) {
   char file[PST_PATH_MAX + 64] = "";
   if (cfg->weights[0]) {
     pst_config_path(cfg, cfg->weights, file, sizeof file);
+  } else if (cfg->gguf[0]) {
+    pst_config_path(cfg, cfg->gguf, file, sizeof file);
   } else if (cfg->hf_dir[0]) {
     char dir[PST_PATH_MAX];
     pst_config_path(cfg, cfg->hf_dir, dir, sizeof dir);
@@ -443,6 +452,10 @@ static pst_err run(run_state *s) {
   if (cfg->hf_dir[0]) {
     pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
     PST_CHECK(pst_hf_load_weights(path, s->model));
+  }
+  if (cfg->gguf[0]) { /* dequantized to fp32; this rank's tp slice only */
+    pst_config_path(cfg, cfg->gguf, path, sizeof path);
+    PST_CHECK(pst_gguf_load_weights(path, s->model, NULL));
   }
   if (cfg->weights[0]) {
     pst_config_path(cfg, cfg->weights, path, sizeof path);
