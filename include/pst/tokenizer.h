@@ -91,6 +91,9 @@ int32_t pst_tok_vocab_get(const pst_tok_vocab *v, const char *prefix, size_t ple
 size_t pst_tok_vocab_count(const pst_tok_vocab *v);
 /* Longest key in bytes. */
 size_t pst_tok_vocab_max_len(const pst_tok_vocab *v);
+/* id -> key (pointers into v, valid while v is unchanged; NULL where no key has the id) for
+ * ids in [0, size): a malloc'd array (free() it). */
+pst_err pst_tok_vocab_reverse(const pst_tok_vocab *v, int size, const char ***out);
 
 /* Append one id to a growable buffer (as in pst_tokenize). */
 pst_err pst_tok_push(int32_t **ids, int *n, int *cap, int32_t id);
@@ -141,22 +144,63 @@ pst_err pst_bert_normalize(const char *text, size_t len, int lowercase, char **o
 enum { PST_BERT_OTHER, PST_BERT_SPACE, PST_BERT_PUNCT, PST_BERT_REMOVED, PST_BERT_CJK };
 int pst_bert_char_class(int32_t c);
 
-/* Byte-level BPE model (src/data/bpe.c). */
+/* BPE model (src/data/bpe.c). */
 typedef struct pst_bpe pst_bpe;
 pst_err pst_bpe_load(pst_bpe **out, const char *vocab_json, const char *merges_txt,
                      char vocab_sha256[65], char merges_sha256[65]);
 void pst_bpe_free(pst_bpe *b);
-/* Tokens of text[0..len) (valid UTF-8, no special tokens inside): appended to ids. */
+/* GPT-2 pre-tokenisation + byte-level BPE of text[0..len) (valid UTF-8, no special tokens
+ * inside): appended to ids. */
 pst_err pst_bpe_tokenize(const pst_bpe *b, const char *text, size_t len, int32_t **ids, int *n,
                          int *cap);
 int32_t pst_bpe_id(const pst_bpe *b, const char *token); /* -1 if absent */
+int32_t pst_bpe_id_n(const pst_bpe *b, const char *token, size_t len);
 int pst_bpe_size(const pst_bpe *b);                       /* max id + 1 */
+/* Building a model token by token: new (empty, byte-level), add tokens, then merges in rank
+ * order (PST_ERR_FORMAT with the reason in why[whylen] when a part or the merged token is not
+ * a token; the global error is not set), then set_opts once all tokens are in. */
+pst_err pst_bpe_new(pst_bpe **out);
+pst_err pst_bpe_add_token(pst_bpe *b, const char *s, size_t len, int32_t id);
+pst_err pst_bpe_add_merge(pst_bpe *b, const char *l, size_t ll, const char *r, size_t rl, char *why,
+                          size_t whylen);
+typedef struct {
+  int byte_level;    /* symbols: the bytes' bytes_to_unicode characters (else UTF-8 characters) */
+  int byte_fallback; /* a character that is no token -> its bytes as <0xXX> tokens, if all exist */
+  int32_t unk;       /* else -> this id (-1: the character is dropped) */
+  int fuse_unk;      /* consecutive unknown characters -> one unk */
+  int ignore_merges; /* a piece that is a token is that one token (Llama 3) */
+} pst_bpe_opts;
+void pst_bpe_set_opts(pst_bpe *b, const pst_bpe_opts *o);
+/* Per-call scratch of pst_bpe_word: zero-initialise, pst_bpe_scratch_free when done. */
+typedef struct {
+  int32_t *sym, *prev, *next;
+  void *heap;
+  char *buf;
+  size_t scap, hcap, bcap;
+} pst_bpe_scratch;
+void pst_bpe_scratch_free(pst_bpe_scratch *w);
+/* BPE of one pre-token piece[0..plen) (valid UTF-8): ids appended. */
+pst_err pst_bpe_word(const pst_bpe *b, const char *piece, size_t plen, pst_bpe_scratch *w, int32_t **ids,
+                     int *n, int *cap);
+/* id -> token string (pointers into b, NULL for unused ids), a malloc'd array of
+ * pst_bpe_size(b) entries. */
+pst_err pst_bpe_reverse(const pst_bpe *b, const char ***out);
+/* GPT-2's bytes_to_unicode of one byte. */
+int32_t pst_byte_to_unicode(int byte);
+
 /* Classes of the GPT-2 regex: \s, \p{L}, \p{N}, anything else. */
 enum { PST_GPT2_SPACE, PST_GPT2_LETTER, PST_GPT2_NUMBER, PST_GPT2_OTHER };
 int pst_gpt2_char_class(int32_t c);
-/* GPT-2 pre-tokenisation: calls fn(ctx, start, len) for each piece of text[0..len) in order
- * (the regex 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+). */
-pst_err pst_gpt2_pretokenize(const char *text, size_t len,
-                             pst_err (*fn)(void *ctx, const char *piece, size_t plen), void *ctx);
+/* Pre-tokenisers call fn(ctx, start, len) for each piece of text[0..len) in order. */
+typedef pst_err (*pst_piece_fn)(void *ctx, const char *piece, size_t plen);
+/* GPT-2 pre-tokenisation (the regex 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|
+ * \s+(?!\S)|\s+). */
+pst_err pst_gpt2_pretokenize(const char *text, size_t len, pst_piece_fn fn, void *ctx);
+/* Llama 3 (max_digits 3) and Qwen2 (max_digits 1) pre-tokenisation (src/data/pretok.c): the regex
+ * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ * \s*[\r\n]+|\s+(?!\S)|\s+ (\p{N} alone for Qwen2). */
+pst_err pst_llama3_pretokenize(const char *text, size_t len, int max_digits, pst_piece_fn fn, void *ctx);
+/* HF Digits: each number character (individual) or each run of them a piece of its own. */
+pst_err pst_digits_pretokenize(const char *text, size_t len, int individual, pst_piece_fn fn, void *ctx);
 
 #endif

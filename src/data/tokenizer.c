@@ -122,6 +122,16 @@ int32_t pst_tok_vocab_get(const pst_tok_vocab *v, const char *prefix, size_t ple
 }
 
 size_t pst_tok_vocab_count(const pst_tok_vocab *v) { return v->count; }
+
+pst_err pst_tok_vocab_reverse(const pst_tok_vocab *v, int size, const char ***out) {
+  *out = NULL;
+  const char **r = calloc(size > 0 ? (size_t)size : 1, sizeof *r);
+  if (!r) PST_ERR(PST_ERR_MEM, "out of memory for %d token strings", size);
+  for (size_t i = 0; i < v->cap; i++)
+    if (v->slots[i].id >= 0 && v->slots[i].id < size) r[v->slots[i].id] = v->pool + v->slots[i].off;
+  *out = r;
+  return PST_OK;
+}
 size_t pst_tok_vocab_max_len(const pst_tok_vocab *v) { return v->max_len; }
 
 pst_err pst_tok_push(int32_t **ids, int *n, int *cap, int32_t id) {
