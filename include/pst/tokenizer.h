@@ -38,6 +38,63 @@ pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, cons
  * "architectures" says roberta, or the vocab holds "<s>"). */
 pst_err pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir);
 
+/* A Hugging Face tokenizer.json whose model.type is "BPE" (src/data/tokjson.c):
+ *  - byte-level: pre_tokenizer ByteLevel (GPT-2 regex), or a Sequence of Split(regex) +
+ *    ByteLevel(use_regex=false) where the regex is GPT-2's, Llama 3's or Qwen2's (recognised by
+ *    its exact text; another pattern is an error that prints it), or Digits + ByteLevel
+ *    (SmolLM2); ignore_merges (Llama 3); NFC normaliser (Qwen2);
+ *  - SentencePiece-style (Llama 2, Mistral, TinyLlama): normalizer Sequence[Prepend("▁"),
+ *    Replace(" ", "▁")] or pre_tokenizer Metaspace, BPE with byte_fallback (<0xAB> tokens),
+ *    unk_token and fuse_unk.
+ * Merges may be "a b" strings or ["a", "b"] pairs. added_tokens are matched literally (raw
+ * text, or normalised text for normalized ones; lstrip / rstrip; single_word is refused);
+ * post_processor TemplateProcessing (also Bert/RobertaProcessing) gives what pst_encode adds,
+ * as HF's encode(add_special_tokens=True). bos = the template's first special token (else
+ * <s> / <|begin_of_text|> / <bos>), eos = </s> / <|end_of_text|> / <|endoftext|> / <eos> /
+ * <|im_end|>, pad = padding.pad_id, else <pad>, else eos, else 0 (pst_tokenizer_load_dir takes
+ * them from tokenizer_config.json when it names them). Errors (PST_ERR_FORMAT) name the file
+ * and the field: another model type (WordPiece, Unigram, WordLevel), an unsupported
+ * normaliser / pre-tokeniser / post-processor, malformed merges, a missing vocab. */
+pst_err pst_tokenizer_load_json(pst_tokenizer **out, const char *tokenizer_json);
+/* The same from bytes in memory; name stands for the file in messages. */
+pst_err pst_tokenizer_load_json_buf(pst_tokenizer **out, const char *name, const char *buf, size_t len);
+
+/* GGUF-style tokenizer metadata (tokenizer.ggml.*) for pst_tokenizer_from_vocab. */
+typedef enum {
+  PST_TOK_BYTE_LEVEL = 1,   /* tokenizer.ggml.model "gpt2" */
+  PST_TOK_SENTENCEPIECE = 2 /* tokenizer.ggml.model "llama" */
+} pst_tokenizer_kind;
+/* tokenizer.ggml.token_type values */
+enum { PST_TOKTYPE_NORMAL = 1, PST_TOKTYPE_UNKNOWN = 2, PST_TOKTYPE_CONTROL = 3, PST_TOKTYPE_USER_DEFINED = 4,
+       PST_TOKTYPE_UNUSED = 5, PST_TOKTYPE_BYTE = 6 };
+typedef struct {
+  pst_tokenizer_kind kind;
+  /* tokenizer.ggml.pre (byte-level only; NULL = "default"): "gpt-2" / "default" (GPT-2 regex),
+   * "llama-bpe" / "llama3" / "llama-v3" (Llama 3 regex, ignore_merges), "qwen2" (Qwen2 regex,
+   * NFC as HF's Qwen2 tokenizer.json), "smollm" (each digit alone, then the GPT-2 regex, as
+   * llama.cpp's LLAMA_VOCAB_PRE_TYPE_SMOLLM and SmolLM2's Digits + ByteLevel) */
+  const char *pre;
+  const char *const *tokens; /* id -> token text (valid UTF-8), ntokens of them */
+  int ntokens;
+  const char *const *merges; /* "left right" in rank order (a token with spaces: the split
+                                whose parts are tokens); SentencePiece needs them or scores */
+  int nmerges;
+  const float *scores;        /* SentencePiece without merges: merges derived from the scores as
+                                 HF's LlamaConverter does (may be NULL) */
+  const int32_t *token_types; /* PST_TOKTYPE_* per token, or NULL (all normal). UNKNOWN, CONTROL
+                                 (special) and USER_DEFINED (not special) are matched literally
+                                 in the text; BYTE tokens are the <0xAB> byte fallback */
+  int32_t bos_id, eos_id, unk_id, pad_id; /* -1 = none */
+  int add_bos, add_eos;       /* pst_encode adds them (HF Llama template) */
+  const char *identity;       /* provenance string for pst_tokenizer_identity (copied) */
+} pst_tokenizer_spec;
+/* A tokenizer from arrays (src/data/tokspec.c), tokenizing as the equivalent Hugging Face
+ * tokenizer.json: byte-level BPE with the pre-tokeniser named by spec->pre; SentencePiece
+ * kind = Llama 2's Prepend("▁") + Replace(" ", "▁") normaliser (every segment between special
+ * tokens gets the ▁, as llama.cpp does), byte fallback, fused unk. PST_ERR_ARG names the bad
+ * field. */
+pst_err pst_tokenizer_from_vocab(pst_tokenizer **out, const pst_tokenizer_spec *spec);
+
 void pst_tokenizer_free(pst_tokenizer *t);
 
 /* Raw tokens of text (NUL-terminated UTF-8, no specials added): ids appended to *ids, a
@@ -64,6 +121,17 @@ int pst_tokenizer_vocab_size(const pst_tokenizer *t);
 int32_t pst_tokenizer_pad_id(const pst_tokenizer *t);
 /* Id of a token string in the vocab (or an appended special), -1 if absent. */
 int32_t pst_tokenizer_token_id(const pst_tokenizer *t, const char *token);
+/* Beginning / end of sequence ids, -1 if none: [CLS] / [SEP] for WordPiece, <s> / </s> for
+ * RoBERTa, <|endoftext|> for GPT-2; for tokenizer.json / arrays see above. */
+int32_t pst_tokenizer_bos_id(const pst_tokenizer *t);
+int32_t pst_tokenizer_eos_id(const pst_tokenizer *t);
+/* Text of ids (malloc'd, NUL-terminated, valid UTF-8; free() it), as HF's decode: byte-level
+ * tokens through the inverse bytes_to_unicode map; SentencePiece "▁" -> " ", <0xAB> runs ->
+ * bytes (U+FFFD per byte of an invalid run), one leading space stripped (Llama 2's decoder).
+ * PST_DETOK_SKIP_SPECIAL in flags leaves out special tokens; ids that are no token are left
+ * out. Not available for WordPiece (PST_ERR_ARG). */
+enum { PST_DETOK_SKIP_SPECIAL = 1 };
+pst_err pst_detokenize(const pst_tokenizer *t, const int32_t *ids, int n, int flags, char **text);
 /* Provenance: "wordpiece lowercase vocab-sha256:<hex>", "wordpiece cased ...",
  * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ..." (SHA-256 of the
  * file bytes, computed by the built-in pst_sha256_hex; no libcrypto). Owned by t. */
