@@ -15,8 +15,10 @@ tests/fixtures/tokenizer/json/:
                   <|endoftext|> <|im_start|> <|im_end|> at ids 0-2, as SmolLM2's file
   llama2.json     SentencePiece-style: normalizer Prepend("▁") + Replace(" ", "▁"), BPE with
                   byte_fallback, <unk> (fuse_unk), <0x00>..<0xFF> at ids 3-258, "<s> $A"
-                  template, Llama 2's decoder; merges written as "a b" strings
-  mistral.json    the same model with pre_tokenizer Metaspace(prepend_scheme "first",
+                  template, Llama 2's decoder; merges written as "a b" strings and made as
+                  transformers' LlamaConverter makes them from SentencePiece scores (score 0
+                  for ids < 259, else -id), so that merges derived from scores can be checked
+  mistral.json    the same vocab (the trainer's merges, as [a, b] pairs) with pre_tokenizer Metaspace(prepend_scheme "first",
                   split false) and no normalizer, plus a normalized non-special added token
   small.json      hand-made tiny tokenizers (see small_tokenizers) with a few texts each: raw
                   tokens, decode, encode with specials, encode of (text, "ab")
@@ -222,6 +224,28 @@ def byte_level_files(lines):
     return out
 
 
+def sp_scores(vocab):
+    """SentencePiece-style scores: 0 for the specials and byte tokens, -id for the others."""
+    return {t: 0.0 if i < 259 else -float(i) for t, i in vocab.items()}
+
+
+def generate_merges(vocab, vocab_scores):
+    """transformers' convert_slow_tokenizer.generate_merges (LlamaConverter's merges from the
+    SentencePiece scores): every split of every piece into two pieces, ranked by the piece's
+    score, then the lengths of the parts, highest first (stable)."""
+    merges = []
+    for merge, piece_score in vocab_scores.items():
+        local = []
+        for index in range(1, len(merge)):
+            piece_l, piece_r = merge[:index], merge[index:]
+            if piece_l in vocab and piece_r in vocab:
+                local.append((piece_l, piece_r, piece_score))
+        local = sorted(local, key=lambda x: (vocab[x[0]], vocab[x[1]]))
+        merges.extend(local)
+    merges = sorted(merges, key=lambda val: (val[2], len(val[0]), len(val[1])), reverse=True)
+    return [(val[0], val[1]) for val in merges]
+
+
 def sentencepiece_files(lines):
     from tokenizers import pre_tokenizers as P
     d = train(lines, P.Metaspace(replacement='▁', prepend_scheme='always', split=True), False,
@@ -243,7 +267,8 @@ def sentencepiece_files(lines):
     d['added_tokens'] = [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')]
     d['post_processor'] = template('<s>', 1)
     d['decoder'] = LLAMA2_DEC
-    llama2 = dict(d)
+    llama2 = json.loads(json.dumps(d))
+    llama2['model']['merges'] = [' '.join(p) for p in generate_merges(vocab, sp_scores(vocab))]
     llama2['normalizer'] = {"type": "Sequence", "normalizers": [
         {"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}
     llama2['pre_tokenizer'] = None

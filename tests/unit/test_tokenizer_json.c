@@ -9,7 +9,9 @@
  * (pst_detokenize, specials skipped), model input at max_len 512 and 8 with its token types and
  * its decode with specials, and pairs at 512 and 9 must equal tokenizers' exactly; the same
  * again (but mistral, whose normalized added token has no GGUF form) with the tokenizer built
- * by pst_tokenizer_from_vocab from arrays taken out of the file as a GGUF converter would.
+ * by pst_tokenizer_from_vocab from arrays taken out of the file as a GGUF converter would, and for
+ * llama2 (whose merges the script made from SentencePiece scores as transformers'
+ * LlamaConverter does) from the scores alone, the merges derived in C.
  * small.json: tiny hand-made tokenizers for the corners (byte fallback with missing bytes, unk
  * fused or not, no unk, Metaspace variants, lstrip / rstrip / normalized added tokens, Digits
  * runs, Bert / Roberta templates, bytes without a token).
@@ -166,7 +168,7 @@ static void gguf_from_json(gguf_arrays *g, json_t *doc, const char *name) {
     int id = (int)json_integer_value(v);
     g->tok[id] = strdup(key);
     g->type[id] = sp && strlen(key) == 6 && !strncmp(key, "<0x", 3) ? PST_TOKTYPE_BYTE : PST_TOKTYPE_NORMAL;
-    g->score[id] = -(float)id;
+    g->score[id] = id < 259 ? 0.0f : -(float)id; /* as the fixture script's sp_scores */
   }
   const char *unk = json_string_value(json_object_get(model, "unk_token"));
   json_array_foreach(added, i, v) {
@@ -210,6 +212,7 @@ static void gguf_from_json(gguf_arrays *g, json_t *doc, const char *name) {
 
 /* ---- the trained fixtures ---------------------------------------------------------------------- */
 
+/* via_arrays: 0 tokenizer.json, 1 arrays with merges, 2 arrays with scores instead of merges */
 static pst_tokenizer *load_fixture(const char *name, int via_arrays, gguf_arrays *g) {
   char path[1200];
   snprintf(path, sizeof path, "%s/json/%s.json", fixdir, name);
@@ -222,6 +225,7 @@ static pst_tokenizer *load_fixture(const char *name, int via_arrays, gguf_arrays
   json_t *doc = load_json_file(path);
   gguf_from_json(g, doc, name);
   json_decref(doc);
+  if (via_arrays == 2) g->spec.scores = g->score, g->spec.nmerges = 0;
   if (pst_tokenizer_from_vocab(&t, &g->spec)) fail_msg("arrays of %s: %s", path, pst_err_message());
   assert_string_equal(pst_tokenizer_identity(t), name);
   return t;
@@ -300,7 +304,8 @@ static void run_fixture(const char *name, int via_arrays) {
       lists += 2;
     }
   }
-  printf("%s%s: %ld of %ld lists equal tokenizers' (%zu texts)\n", name, via_arrays ? " (arrays)" : "", lists - bad,
+  printf("%s%s: %ld of %ld lists equal tokenizers' (%zu texts)\n", name,
+         via_arrays == 2 ? " (arrays, merges from scores)" : via_arrays ? " (arrays)" : "", lists - bad,
          lists, json_array_size(texts));
   pst_tokenizer_free(t);
   if (via_arrays) gguf_free(&g);
@@ -318,6 +323,7 @@ static void test_llama3_arrays(void **state) { (void)state; run_fixture("llama3"
 static void test_qwen2_arrays(void **state) { (void)state; run_fixture("qwen2", 1); }
 static void test_smollm2_arrays(void **state) { (void)state; run_fixture("smollm2", 1); }
 static void test_llama2_arrays(void **state) { (void)state; run_fixture("llama2", 1); }
+static void test_llama2_scores(void **state) { (void)state; run_fixture("llama2", 2); }
 
 /* The tiny hand-made tokenizers of small.json. */
 static void test_small(void **state) {
@@ -767,7 +773,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_smollm2),       cmocka_unit_test(test_llama2),
       cmocka_unit_test(test_mistral),       cmocka_unit_test(test_llama3_arrays),
       cmocka_unit_test(test_qwen2_arrays),  cmocka_unit_test(test_smollm2_arrays),
-      cmocka_unit_test(test_llama2_arrays), cmocka_unit_test(test_gpt2_as_json),
+      cmocka_unit_test(test_llama2_arrays), cmocka_unit_test(test_llama2_scores),
+      cmocka_unit_test(test_gpt2_as_json),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
