@@ -138,11 +138,12 @@ typedef struct {
   char **tok, **merge;
   int32_t *type;
   float *score;
+  int nmerge;
 } gguf_arrays;
 
 static void gguf_free(gguf_arrays *g) {
   for (int i = 0; i < g->spec.ntokens; i++) free(g->tok[i]);
-  for (int i = 0; i < g->spec.nmerges; i++) free(g->merge[i]);
+  for (int i = 0; i < g->nmerge; i++) free(g->merge[i]);
   free(g->tok);
   free(g->merge);
   free(g->type);
@@ -181,7 +182,7 @@ static void gguf_from_json(gguf_arrays *g, json_t *doc, const char *name) {
                                                                  : PST_TOKTYPE_CONTROL;
   }
   for (int k = 0; k < n; k++) assert_non_null(g->tok[k]); /* the fixtures have no holes */
-  g->spec.nmerges = (int)json_array_size(merges);
+  g->nmerge = g->spec.nmerges = (int)json_array_size(merges);
   g->merge = calloc((size_t)g->spec.nmerges + 1, sizeof *g->merge);
   json_array_foreach(merges, i, v) {
     if (json_is_string(v)) {
