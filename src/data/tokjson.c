@@ -364,6 +364,12 @@ static pst_err parse_post(const jctx *c, json_t *n, const char *field) {
     PST_CHECK(parse_template(c, json_object_get(n, "single"), specials, sub, c->h->single, &c->h->nsingle));
     snprintf(sub, sizeof sub, "%.80s.pair", field);
     PST_CHECK(parse_template(c, json_object_get(n, "pair"), specials, sub, c->h->pair, &c->h->npair));
+    int na = 0, nb = 0, pa = 0, pb = 0;
+    for (int i = 0; i < c->h->nsingle; i++) na += c->h->single[i].seq == 0, nb += c->h->single[i].seq == 1;
+    for (int i = 0; i < c->h->npair; i++) pa += c->h->pair[i].seq == 0, pb += c->h->pair[i].seq == 1;
+    if (na != 1 || nb || pa != 1 || pb != 1)
+      PST_ERR(PST_ERR_FORMAT, "%s: %s: \"single\" must hold $A once (and no $B), \"pair\" $A and $B once each",
+              c->path, field);
     c->h->has_template = 1;
     return PST_OK;
   }
