@@ -425,7 +425,8 @@ static pst_err load_bpe(pst_tokenizer **out, const char *vocab_json, const char 
   }
   snprintf(t->identity, sizeof t->identity, "bpe %s vocab-sha256:%s merges-sha256:%s",
            roberta ? "roberta" : "gpt2", vsha, msha);
-  rc = pst_bpe_reverse(t->bpe, &t->rev);
+  /* id -> token for pst_detokenize, unless ids are absurdly large (vocab.json allows them) */
+  rc = t->vocab_size <= PST_TOK_MAX_ID ? pst_bpe_reverse(t->bpe, &t->rev) : PST_OK;
   if (rc) {
     pst_tokenizer_free(t);
     PST_CHECK(rc);
@@ -763,6 +764,7 @@ pst_err pst_detokenize(const pst_tokenizer *t, const int32_t *ids, int n, int fl
     return PST_OK;
   }
   if (t->kind == KIND_WORDPIECE) PST_ERR(PST_ERR_ARG, "pst_detokenize: not available for WordPiece tokenizers");
+  if (!t->rev) PST_ERR(PST_ERR_ARG, "pst_detokenize: token ids up to %d are too large to decode", t->vocab_size - 1);
   const char **toks = malloc((n > 0 ? (size_t)n : 1) * sizeof *toks);
   if (!toks) PST_ERR(PST_ERR_MEM, "out of memory decoding %d ids", n);
   int k = 0, nbpe = pst_bpe_size(t->bpe);

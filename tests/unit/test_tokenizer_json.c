@@ -724,6 +724,24 @@ static void test_decode(void **state) {
   assert_string_equal(dec, "\xef\xbf\xbd a\xef\xbf\xbd\xef\xbf\xbd"); /* E3 81 | space a | 81 | E3 */
   free(dec);
   pst_tokenizer_free(t);
+  /* GPT-2 / RoBERTa from encoder.json + vocab.bpe decode too (RoBERTa's specials skipped or kept) */
+  char v[1200], m[1200];
+  snprintf(v, sizeof v, "%s/gpt2/encoder.json", vocabdir);
+  snprintf(m, sizeof m, "%s/gpt2/vocab.bpe", vocabdir);
+  assert_int_equal(pst_tokenizer_load_bpe(&t, v, m, 1), PST_OK);
+  const char *text = "Hello <mask> w\xc3\xb6rld \xf0\x9f\x98\x80\n";
+  int32_t e[64];
+  int len;
+  assert_int_equal(pst_encode(t, text, NULL, 64, e, NULL, &len), PST_OK);
+  assert_int_equal(pst_detokenize(t, e, len, 0, &dec), PST_OK);
+  assert_string_equal(dec, "<s>Hello <mask> w\xc3\xb6rld \xf0\x9f\x98\x80\n</s>");
+  free(dec);
+  assert_int_equal(pst_detokenize(t, e, len, PST_DETOK_SKIP_SPECIAL, &dec), PST_OK);
+  assert_string_equal(dec, "Hello  w\xc3\xb6rld \xf0\x9f\x98\x80\n");
+  free(dec);
+  assert_int_equal(pst_tokenizer_bos_id(t), 50257); /* appended after GPT-2's vocab */
+  assert_int_equal(pst_tokenizer_eos_id(t), 50258);
+  pst_tokenizer_free(t);
   /* WordPiece has no decoder here */
   const char *v = write_text("wp.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nx\n");
   assert_int_equal(pst_tokenizer_load_wordpiece(&t, v, 1), PST_OK);
