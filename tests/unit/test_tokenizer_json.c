@@ -743,8 +743,8 @@ static void test_decode(void **state) {
   assert_int_equal(pst_tokenizer_eos_id(t), 50258);
   pst_tokenizer_free(t);
   /* WordPiece has no decoder here */
-  const char *v = write_text("wp.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nx\n");
-  assert_int_equal(pst_tokenizer_load_wordpiece(&t, v, 1), PST_OK);
+  const char *wpv = write_text("wp.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nx\n");
+  assert_int_equal(pst_tokenizer_load_wordpiece(&t, wpv, 1), PST_OK);
   assert_int_equal(pst_detokenize(t, ids, 1, 0, &dec), PST_ERR_ARG);
   assert_int_equal(pst_tokenizer_bos_id(t), 2);
   assert_int_equal(pst_tokenizer_eos_id(t), 3);
