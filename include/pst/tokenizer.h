@@ -1,11 +1,14 @@
-/* tokenizer.h — text to token ids: BERT WordPiece and GPT-2 / RoBERTa byte-level BPE,
- * reproducing Hugging Face tokenizers (BertTokenizer = BertNormalizer + BertPreTokenizer +
- * WordPiece; GPT2Tokenizer / RobertaTokenizer = ByteLevel + BPE) id for id.
+/* tokenizer.h — text to token ids and back: BERT WordPiece, GPT-2 / RoBERTa byte-level BPE
+ * and the BPE tokenizer.json models of the LLaMA family (Llama 2/3, Mistral, TinyLlama, Qwen2,
+ * SmolLM2; also built from GGUF tokenizer arrays), reproducing Hugging Face tokenizers
+ * (BertTokenizer = BertNormalizer + BertPreTokenizer + WordPiece; GPT2Tokenizer /
+ * RobertaTokenizer = ByteLevel + BPE; tokenizers.Tokenizer.from_file) id for id.
  *
  * Text is UTF-8; invalid UTF-8 fails with PST_ERR_FORMAT naming the byte offset. The special
  * tokens of the tokenizer ([CLS] [SEP] [PAD] [UNK] [MASK]; <s> </s> <unk> <pad> <mask>;
- * <|endoftext|> for GPT-2) written literally in the text are recognised as those tokens, as
- * HF does (exact, case-sensitive match on the raw text, before normalisation).
+ * <|endoftext|> for GPT-2; the added_tokens of a tokenizer.json) written literally in the text
+ * are recognised as those tokens, as HF does (exact, case-sensitive match on the raw text,
+ * before normalisation).
  *
  * A loaded tokenizer is read-only: pst_tokenize / pst_encode may run concurrently on one
  * tokenizer from several threads (errors are per thread, see core.h). */
@@ -133,8 +136,10 @@ int32_t pst_tokenizer_eos_id(const pst_tokenizer *t);
 enum { PST_DETOK_SKIP_SPECIAL = 1 };
 pst_err pst_detokenize(const pst_tokenizer *t, const int32_t *ids, int n, int flags, char **text);
 /* Provenance: "wordpiece lowercase vocab-sha256:<hex>", "wordpiece cased ...",
- * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ..." (SHA-256 of the
- * file bytes, computed by the built-in pst_sha256_hex; no libcrypto). Owned by t. */
+ * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ...", "bpe-json byte-level
+ * sha256:<hex>" / "bpe-json sentencepiece sha256:<hex>" (of tokenizer.json) (SHA-256 of the
+ * file bytes, computed by the built-in pst_sha256_hex; no libcrypto); from arrays, the spec's
+ * identity. Owned by t. */
 const char *pst_tokenizer_identity(const pst_tokenizer *t);
 
 /* Longest-first pair truncation of HF tokenizers (TruncationStrategy::LongestFirst): token
