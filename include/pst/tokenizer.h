@@ -1,11 +1,14 @@
-/* tokenizer.h — text to token ids: BERT WordPiece and GPT-2 / RoBERTa byte-level BPE,
- * reproducing Hugging Face tokenizers (BertTokenizer = BertNormalizer + BertPreTokenizer +
- * WordPiece; GPT2Tokenizer / RobertaTokenizer = ByteLevel + BPE) id for id.
+/* tokenizer.h — text to token ids and back: BERT WordPiece, GPT-2 / RoBERTa byte-level BPE
+ * and the BPE tokenizer.json models of the LLaMA family (Llama 2/3, Mistral, TinyLlama, Qwen2,
+ * SmolLM2; also built from GGUF tokenizer arrays), reproducing Hugging Face tokenizers
+ * (BertTokenizer = BertNormalizer + BertPreTokenizer + WordPiece; GPT2Tokenizer /
+ * RobertaTokenizer = ByteLevel + BPE; tokenizers.Tokenizer.from_file) id for id.
  *
  * Text is UTF-8; invalid UTF-8 fails with PST_ERR_FORMAT naming the byte offset. The special
  * tokens of the tokenizer ([CLS] [SEP] [PAD] [UNK] [MASK]; <s> </s> <unk> <pad> <mask>;
- * <|endoftext|> for GPT-2) written literally in the text are recognised as those tokens, as
- * HF does (exact, case-sensitive match on the raw text, before normalisation).
+ * <|endoftext|> for GPT-2; the added_tokens of a tokenizer.json) written literally in the text
+ * are recognised as those tokens, as HF does (exact, case-sensitive match on the raw text,
+ * before normalisation).
  *
  * A loaded tokenizer is read-only: pst_tokenize / pst_encode may run concurrently on one
  * tokenizer from several threads (errors are per thread, see core.h). */
@@ -38,6 +41,63 @@ pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, cons
  * "architectures" says roberta, or the vocab holds "<s>"). */
 pst_err pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir);
 
+/* A Hugging Face tokenizer.json whose model.type is "BPE" (src/data/tokjson.c):
+ *  - byte-level: pre_tokenizer ByteLevel (GPT-2 regex), or a Sequence of Split(regex) +
+ *    ByteLevel(use_regex=false) where the regex is GPT-2's, Llama 3's or Qwen2's (recognised by
+ *    its exact text; another pattern is an error that prints it), or Digits + ByteLevel
+ *    (SmolLM2); ignore_merges (Llama 3); NFC normaliser (Qwen2);
+ *  - SentencePiece-style (Llama 2, Mistral, TinyLlama): normalizer Sequence[Prepend("▁"),
+ *    Replace(" ", "▁")] or pre_tokenizer Metaspace, BPE with byte_fallback (<0xAB> tokens),
+ *    unk_token and fuse_unk.
+ * Merges may be "a b" strings or ["a", "b"] pairs. added_tokens are matched literally (raw
+ * text, or normalised text for normalized ones; lstrip / rstrip; single_word is refused);
+ * post_processor TemplateProcessing (also Bert/RobertaProcessing) gives what pst_encode adds,
+ * as HF's encode(add_special_tokens=True). bos = the template's first special token (else
+ * <s> / <|begin_of_text|> / <bos>), eos = </s> / <|end_of_text|> / <|endoftext|> / <eos> /
+ * <|im_end|>, pad = padding.pad_id, else <pad>, else eos, else 0 (pst_tokenizer_load_dir takes
+ * them from tokenizer_config.json when it names them). Errors (PST_ERR_FORMAT) name the file
+ * and the field: another model type (WordPiece, Unigram, WordLevel), an unsupported
+ * normaliser / pre-tokeniser / post-processor, malformed merges, a missing vocab. */
+pst_err pst_tokenizer_load_json(pst_tokenizer **out, const char *tokenizer_json);
+/* The same from bytes in memory; name stands for the file in messages. */
+pst_err pst_tokenizer_load_json_buf(pst_tokenizer **out, const char *name, const char *buf, size_t len);
+
+/* GGUF-style tokenizer metadata (tokenizer.ggml.*) for pst_tokenizer_from_vocab. */
+typedef enum {
+  PST_TOK_BYTE_LEVEL = 1,   /* tokenizer.ggml.model "gpt2" */
+  PST_TOK_SENTENCEPIECE = 2 /* tokenizer.ggml.model "llama" */
+} pst_tokenizer_kind;
+/* tokenizer.ggml.token_type values */
+enum { PST_TOKTYPE_NORMAL = 1, PST_TOKTYPE_UNKNOWN = 2, PST_TOKTYPE_CONTROL = 3, PST_TOKTYPE_USER_DEFINED = 4,
+       PST_TOKTYPE_UNUSED = 5, PST_TOKTYPE_BYTE = 6 };
+typedef struct {
+  pst_tokenizer_kind kind;
+  /* tokenizer.ggml.pre (byte-level only; NULL = "default"): "gpt-2" / "default" (GPT-2 regex),
+   * "llama-bpe" / "llama3" / "llama-v3" (Llama 3 regex, ignore_merges), "qwen2" (Qwen2 regex,
+   * NFC as HF's Qwen2 tokenizer.json), "smollm" (each digit alone, then the GPT-2 regex, as
+   * llama.cpp's LLAMA_VOCAB_PRE_TYPE_SMOLLM and SmolLM2's Digits + ByteLevel) */
+  const char *pre;
+  const char *const *tokens; /* id -> token text (valid UTF-8), ntokens of them */
+  int ntokens;
+  const char *const *merges; /* "left right" in rank order (a token with spaces: the split
+                                whose parts are tokens); SentencePiece needs them or scores */
+  int nmerges;
+  const float *scores;        /* SentencePiece without merges: merges derived from the scores as
+                                 HF's LlamaConverter does (may be NULL) */
+  const int32_t *token_types; /* PST_TOKTYPE_* per token, or NULL (all normal). UNKNOWN, CONTROL
+                                 (special) and USER_DEFINED (not special) are matched literally
+                                 in the text; BYTE tokens are the <0xAB> byte fallback */
+  int32_t bos_id, eos_id, unk_id, pad_id; /* -1 = none */
+  int add_bos, add_eos;       /* pst_encode adds them (HF Llama template) */
+  const char *identity;       /* provenance string for pst_tokenizer_identity (copied) */
+} pst_tokenizer_spec;
+/* A tokenizer from arrays (src/data/tokspec.c), tokenizing as the equivalent Hugging Face
+ * tokenizer.json: byte-level BPE with the pre-tokeniser named by spec->pre; SentencePiece
+ * kind = Llama 2's Prepend("▁") + Replace(" ", "▁") normaliser (every segment between special
+ * tokens gets the ▁, as llama.cpp does), byte fallback, fused unk. PST_ERR_ARG names the bad
+ * field. */
+pst_err pst_tokenizer_from_vocab(pst_tokenizer **out, const pst_tokenizer_spec *spec);
+
 void pst_tokenizer_free(pst_tokenizer *t);
 
 /* Raw tokens of text (NUL-terminated UTF-8, no specials added): ids appended to *ids, a
@@ -64,9 +124,22 @@ int pst_tokenizer_vocab_size(const pst_tokenizer *t);
 int32_t pst_tokenizer_pad_id(const pst_tokenizer *t);
 /* Id of a token string in the vocab (or an appended special), -1 if absent. */
 int32_t pst_tokenizer_token_id(const pst_tokenizer *t, const char *token);
+/* Beginning / end of sequence ids, -1 if none: [CLS] / [SEP] for WordPiece, <s> / </s> for
+ * RoBERTa, <|endoftext|> for GPT-2; for tokenizer.json / arrays see above. */
+int32_t pst_tokenizer_bos_id(const pst_tokenizer *t);
+int32_t pst_tokenizer_eos_id(const pst_tokenizer *t);
+/* Text of ids (malloc'd, NUL-terminated, valid UTF-8; free() it), as HF's decode: byte-level
+ * tokens through the inverse bytes_to_unicode map; SentencePiece "▁" -> " ", <0xAB> runs ->
+ * bytes (U+FFFD per byte of an invalid run), one leading space stripped (Llama 2's decoder).
+ * PST_DETOK_SKIP_SPECIAL in flags leaves out special tokens; ids that are no token are left
+ * out. Not available for WordPiece (PST_ERR_ARG). */
+enum { PST_DETOK_SKIP_SPECIAL = 1 };
+pst_err pst_detokenize(const pst_tokenizer *t, const int32_t *ids, int n, int flags, char **text);
 /* Provenance: "wordpiece lowercase vocab-sha256:<hex>", "wordpiece cased ...",
- * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ..." (SHA-256 of the
- * file bytes, computed by the built-in pst_sha256_hex; no libcrypto). Owned by t. */
+ * "bpe gpt2 vocab-sha256:<hex> merges-sha256:<hex>" or "bpe roberta ...", "bpe-json byte-level
+ * sha256:<hex>" / "bpe-json sentencepiece sha256:<hex>" (of tokenizer.json) (SHA-256 of the
+ * file bytes, computed by the built-in pst_sha256_hex; no libcrypto); from arrays, the spec's
+ * identity. Owned by t. */
 const char *pst_tokenizer_identity(const pst_tokenizer *t);
 
 /* Longest-first pair truncation of HF tokenizers (TruncationStrategy::LongestFirst): token
@@ -91,6 +164,9 @@ int32_t pst_tok_vocab_get(const pst_tok_vocab *v, const char *prefix, size_t ple
 size_t pst_tok_vocab_count(const pst_tok_vocab *v);
 /* Longest key in bytes. */
 size_t pst_tok_vocab_max_len(const pst_tok_vocab *v);
+/* id -> key (pointers into v, valid while v is unchanged; NULL where no key has the id) for
+ * ids in [0, size): a malloc'd array (free() it). */
+pst_err pst_tok_vocab_reverse(const pst_tok_vocab *v, int size, const char ***out);
 
 /* Append one id to a growable buffer (as in pst_tokenize). */
 pst_err pst_tok_push(int32_t **ids, int *n, int *cap, int32_t id);
@@ -141,22 +217,63 @@ pst_err pst_bert_normalize(const char *text, size_t len, int lowercase, char **o
 enum { PST_BERT_OTHER, PST_BERT_SPACE, PST_BERT_PUNCT, PST_BERT_REMOVED, PST_BERT_CJK };
 int pst_bert_char_class(int32_t c);
 
-/* Byte-level BPE model (src/data/bpe.c). */
+/* BPE model (src/data/bpe.c). */
 typedef struct pst_bpe pst_bpe;
 pst_err pst_bpe_load(pst_bpe **out, const char *vocab_json, const char *merges_txt,
                      char vocab_sha256[65], char merges_sha256[65]);
 void pst_bpe_free(pst_bpe *b);
-/* Tokens of text[0..len) (valid UTF-8, no special tokens inside): appended to ids. */
+/* GPT-2 pre-tokenisation + byte-level BPE of text[0..len) (valid UTF-8, no special tokens
+ * inside): appended to ids. */
 pst_err pst_bpe_tokenize(const pst_bpe *b, const char *text, size_t len, int32_t **ids, int *n,
                          int *cap);
 int32_t pst_bpe_id(const pst_bpe *b, const char *token); /* -1 if absent */
+int32_t pst_bpe_id_n(const pst_bpe *b, const char *token, size_t len);
 int pst_bpe_size(const pst_bpe *b);                       /* max id + 1 */
+/* Building a model token by token: new (empty, byte-level), add tokens, then merges in rank
+ * order (PST_ERR_FORMAT with the reason in why[whylen] when a part or the merged token is not
+ * a token; the global error is not set), then set_opts once all tokens are in. */
+pst_err pst_bpe_new(pst_bpe **out);
+pst_err pst_bpe_add_token(pst_bpe *b, const char *s, size_t len, int32_t id);
+pst_err pst_bpe_add_merge(pst_bpe *b, const char *l, size_t ll, const char *r, size_t rl, char *why,
+                          size_t whylen);
+typedef struct {
+  int byte_level;    /* symbols: the bytes' bytes_to_unicode characters (else UTF-8 characters) */
+  int byte_fallback; /* a character that is no token -> its bytes as <0xXX> tokens, if all exist */
+  int32_t unk;       /* else -> this id (-1: the character is dropped) */
+  int fuse_unk;      /* consecutive unknown characters -> one unk */
+  int ignore_merges; /* a piece that is a token is that one token (Llama 3) */
+} pst_bpe_opts;
+void pst_bpe_set_opts(pst_bpe *b, const pst_bpe_opts *o);
+/* Per-call scratch of pst_bpe_word: zero-initialise, pst_bpe_scratch_free when done. */
+typedef struct {
+  int32_t *sym, *prev, *next;
+  void *heap;
+  char *buf;
+  size_t scap, hcap, bcap;
+} pst_bpe_scratch;
+void pst_bpe_scratch_free(pst_bpe_scratch *w);
+/* BPE of one pre-token piece[0..plen) (valid UTF-8): ids appended. */
+pst_err pst_bpe_word(const pst_bpe *b, const char *piece, size_t plen, pst_bpe_scratch *w, int32_t **ids,
+                     int *n, int *cap);
+/* id -> token string (pointers into b, NULL for unused ids), a malloc'd array of
+ * pst_bpe_size(b) entries. */
+pst_err pst_bpe_reverse(const pst_bpe *b, const char ***out);
+/* GPT-2's bytes_to_unicode of one byte. */
+int32_t pst_byte_to_unicode(int byte);
+
 /* Classes of the GPT-2 regex: \s, \p{L}, \p{N}, anything else. */
 enum { PST_GPT2_SPACE, PST_GPT2_LETTER, PST_GPT2_NUMBER, PST_GPT2_OTHER };
 int pst_gpt2_char_class(int32_t c);
-/* GPT-2 pre-tokenisation: calls fn(ctx, start, len) for each piece of text[0..len) in order
- * (the regex 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+). */
-pst_err pst_gpt2_pretokenize(const char *text, size_t len,
-                             pst_err (*fn)(void *ctx, const char *piece, size_t plen), void *ctx);
+/* Pre-tokenisers call fn(ctx, start, len) for each piece of text[0..len) in order. */
+typedef pst_err (*pst_piece_fn)(void *ctx, const char *piece, size_t plen);
+/* GPT-2 pre-tokenisation (the regex 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|
+ * \s+(?!\S)|\s+). */
+pst_err pst_gpt2_pretokenize(const char *text, size_t len, pst_piece_fn fn, void *ctx);
+/* Llama 3 (max_digits 3) and Qwen2 (max_digits 1) pre-tokenisation (src/data/pretok.c): the regex
+ * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ * \s*[\r\n]+|\s+(?!\S)|\s+ (\p{N} alone for Qwen2). */
+pst_err pst_llama3_pretokenize(const char *text, size_t len, int max_digits, pst_piece_fn fn, void *ctx);
+/* HF Digits: each number character (individual) or each run of them a piece of its own. */
+pst_err pst_digits_pretokenize(const char *text, size_t len, int individual, pst_piece_fn fn, void *ctx);
 
 #endif

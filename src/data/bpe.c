@@ -1,7 +1,8 @@
-/* bpe.c — GPT-2 / RoBERTa byte-level BPE as Hugging Face tokenizers does it: the GPT-2
- * pre-tokenisation regex written out by hand over utf8proc categories, each piece's bytes
- * mapped through bytes_to_unicode, then BPE merges applied lowest rank first (leftmost on
- * ties) and the symbols looked up in vocab.json. */
+/* bpe.c — the BPE model of Hugging Face tokenizers: the GPT-2 pre-tokenisation regex written
+ * out by hand over utf8proc categories; a piece's symbols (byte-level: its bytes mapped through
+ * bytes_to_unicode; else its characters, with SentencePiece-style byte fallback and unknown
+ * token); BPE merges applied lowest rank first (leftmost on ties). Built from vocab.json +
+ * merges.txt here, or token by token by tokjson.c / tokspec.c. */
 #include "pst/tokenizer.h"
 
 #include <jansson.h>
@@ -17,9 +18,12 @@ typedef struct {
 struct pst_bpe {
   pst_tok_vocab *vocab;
   int size;             /* max id + 1 */
-  int32_t byte_id[256]; /* id of the one-character token of each byte, -1 if absent */
+  int32_t byte_id[256]; /* byte-level: id of the one-character token of each byte, -1 if absent */
+  int32_t fb_id[256];   /* id of <0xXX>, -1 if absent (byte fallback) */
   merge_slot *merges;
   size_t mcap, mcount; /* mcap: power of two */
+  int32_t nrank;       /* merges added so far (the next rank) */
+  pst_bpe_opts opt;
 };
 
 /* ---- pre-tokenisation ------------------------------------------------------------------------ */
@@ -154,6 +158,7 @@ static uint64_t mix64(uint64_t x) {
 }
 
 static const merge_slot *merge_find(const pst_bpe *b, int32_t l, int32_t r) {
+  if (!b->mcap) return NULL;
   uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
   size_t mask = b->mcap - 1, i = (size_t)mix64(key) & mask;
   for (;;) {
@@ -164,13 +169,54 @@ static const merge_slot *merge_find(const pst_bpe *b, int32_t l, int32_t r) {
   }
 }
 
-/* Insert or overwrite (a repeated merge keeps its last rank, as HF's map does). */
-static void merge_put(pst_bpe *b, int32_t l, int32_t r, int32_t rank, int32_t id) {
-  uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
-  size_t mask = b->mcap - 1, i = (size_t)mix64(key) & mask;
-  while (b->merges[i].key != UINT64_MAX && b->merges[i].key != key) i = (i + 1) & mask;
-  if (b->merges[i].key == UINT64_MAX) b->mcount++;
-  b->merges[i] = (merge_slot){key, rank, id};
+static void merge_insert(merge_slot *tab, size_t cap, merge_slot e, size_t *count) {
+  size_t mask = cap - 1, i = (size_t)mix64(e.key) & mask;
+  while (tab[i].key != UINT64_MAX && tab[i].key != e.key) i = (i + 1) & mask;
+  if (tab[i].key == UINT64_MAX) (*count)++;
+  tab[i] = e;
+}
+
+/* Insert or overwrite (a repeated merge keeps its last rank, as HF's map does); the table
+ * doubles when half full. */
+static pst_err merge_put(pst_bpe *b, int32_t l, int32_t r, int32_t rank, int32_t id) {
+  if ((b->mcount + 1) * 2 > b->mcap) {
+    size_t ncap = b->mcap ? 2 * b->mcap : 1024, cnt = 0;
+    merge_slot *nt = malloc(ncap * sizeof *nt);
+    if (!nt) PST_ERR(PST_ERR_MEM, "out of memory for %zu merges", b->mcount + 1);
+    for (size_t i = 0; i < ncap; i++) nt[i].key = UINT64_MAX;
+    for (size_t i = 0; i < b->mcap; i++)
+      if (b->merges[i].key != UINT64_MAX) merge_insert(nt, ncap, b->merges[i], &cnt);
+    free(b->merges);
+    b->merges = nt;
+    b->mcap = ncap;
+  }
+  merge_insert(b->merges, b->mcap, (merge_slot){(uint64_t)(uint32_t)l << 32 | (uint32_t)r, rank, id},
+               &b->mcount);
+  return PST_OK;
+}
+
+pst_err pst_bpe_add_merge(pst_bpe *b, const char *l, size_t ll, const char *r, size_t rl, char *why,
+                          size_t whylen) {
+  int32_t lid = pst_tok_vocab_get(b->vocab, NULL, 0, l, ll);
+  int32_t rid = pst_tok_vocab_get(b->vocab, NULL, 0, r, rl);
+  int32_t mid = pst_tok_vocab_get(b->vocab, l, ll, r, rl);
+  if (lid < 0 || rid < 0) {
+    snprintf(why, whylen, "token \"%.*s\" is not in the vocabulary", lid < 0 ? (int)(ll > 80 ? 80 : ll) : (int)(rl > 80 ? 80 : rl),
+             lid < 0 ? l : r);
+    return PST_ERR_FORMAT;
+  }
+  if (mid < 0) {
+    snprintf(why, whylen, "merged token \"%.*s%.*s\" is not in the vocabulary", (int)(ll > 80 ? 80 : ll), l,
+             (int)(rl > 80 ? 80 : rl), r);
+    return PST_ERR_FORMAT;
+  }
+  if (b->nrank == INT32_MAX) {
+    snprintf(why, whylen, "too many merges");
+    return PST_ERR_FORMAT;
+  }
+  pst_err rc = merge_put(b, lid, rid, b->nrank++, mid);
+  if (rc) snprintf(why, whylen, "out of memory");
+  return rc;
 }
 
 /* ---- BPE of one piece ------------------------------------------------------------------------ */
@@ -178,16 +224,6 @@ static void merge_put(pst_bpe *b, int32_t l, int32_t r, int32_t rank, int32_t id
 typedef struct {
   int32_t rank, pos, id;
 } heap_ent;
-
-/* Scratch shared by the pieces of one pst_bpe_tokenize call. */
-typedef struct {
-  const pst_bpe *b;
-  int32_t **ids;
-  int *n, *cap;
-  int32_t *sym, *prev, *next; /* symbol ids and links, by start position */
-  heap_ent *heap;
-  size_t scap, hcap;
-} bpe_work;
 
 static int heap_less(const heap_ent *a, const heap_ent *b) {
   return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
@@ -220,54 +256,142 @@ static heap_ent heap_pop(heap_ent *h, size_t *hn) {
 }
 
 /* Push the merge of the pair starting at symbol position p (if it has one). */
-static void push_pair(bpe_work *w, size_t *hn, int32_t p) {
+static void push_pair(const pst_bpe *b, pst_bpe_scratch *w, size_t *hn, int32_t p) {
   int32_t q = w->next[p];
   if (q < 0) return;
-  const merge_slot *m = merge_find(w->b, w->sym[p], w->sym[q]);
+  const merge_slot *m = merge_find(b, w->sym[p], w->sym[q]);
   if (m) heap_push(w->heap, hn, (heap_ent){m->rank, p, m->id});
 }
 
-/* BPE of one pre-token (HF's Word::merge_all): a queue of candidate merges ordered by
- * (rank, position); stale entries, whose pair no longer exists, are skipped. */
-static pst_err bpe_piece(void *ctx, const char *piece, size_t plen) {
-  bpe_work *w = ctx;
-  const pst_bpe *b = w->b;
-  if (plen == 1) {
-    int32_t id = b->byte_id[(unsigned char)piece[0]];
-    return id >= 0 ? pst_tok_push(w->ids, w->n, w->cap, id) : PST_OK;
-  }
-  if (plen > (size_t)INT32_MAX / 4) PST_ERR(PST_ERR_ARG, "pre-token of %zu bytes is too long", plen);
-  if (plen > w->scap) {
+/* Room for n symbols and the merge queue. */
+static pst_err scratch_reserve(pst_bpe_scratch *w, size_t n) {
+  if (n > (size_t)INT32_MAX / 4) PST_ERR(PST_ERR_ARG, "pre-token of %zu symbols is too long", n);
+  if (n > w->scap) {
     size_t cap = w->scap ? w->scap : 64;
-    while (cap < plen) cap *= 2;
+    while (cap < n) cap *= 2;
     int32_t *s = realloc(w->sym, cap * 3 * sizeof *s);
-    if (!s) PST_ERR(PST_ERR_MEM, "out of memory for BPE of a %zu-byte piece", plen);
+    if (!s) PST_ERR(PST_ERR_MEM, "out of memory for BPE of a %zu-symbol piece", n);
     w->sym = s;
     w->prev = s + cap;
     w->next = s + 2 * cap;
     w->scap = cap;
   }
-  if (3 * plen > w->hcap) {
-    heap_ent *h = realloc(w->heap, 3 * plen * sizeof *h);
-    if (!h) PST_ERR(PST_ERR_MEM, "out of memory for BPE of a %zu-byte piece", plen);
+  if (3 * n > w->hcap) {
+    heap_ent *h = realloc(w->heap, 3 * n * sizeof *h);
+    if (!h) PST_ERR(PST_ERR_MEM, "out of memory for BPE of a %zu-symbol piece", n);
     w->heap = h;
-    w->hcap = 3 * plen;
+    w->hcap = 3 * n;
   }
-  /* one symbol per byte that has a token (bytes without one are dropped, as HF does
-   * without an unknown token) */
+  return PST_OK;
+}
+
+void pst_bpe_scratch_free(pst_bpe_scratch *w) {
+  free(w->sym);
+  free(w->heap);
+  free(w->buf);
+  *w = (pst_bpe_scratch){0};
+}
+
+/* GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes to
+ * U+0100.. in byte order. */
+int32_t pst_byte_to_unicode(int byte) {
+  if ((byte >= 0x21 && byte <= 0x7E) || (byte >= 0xA1 && byte <= 0xAC) || (byte >= 0xAE && byte <= 0xFF))
+    return byte;
+  int n = 0;
+  for (int b = 0; b < byte; b++)
+    if (!((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))) n++;
+  return 256 + n;
+}
+
+/* The byte-level image of piece (each byte as the UTF-8 of its bytes_to_unicode character)
+ * into w->buf; returns its length. */
+static pst_err byte_level_image(pst_bpe_scratch *w, const char *piece, size_t plen, size_t *olen) {
+  if (2 * plen + 1 > w->bcap) {
+    char *nb = realloc(w->buf, 2 * plen + 1);
+    if (!nb) PST_ERR(PST_ERR_MEM, "out of memory for a %zu-byte piece", plen);
+    w->buf = nb;
+    w->bcap = 2 * plen + 1;
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < plen; i++) o += (size_t)pst_utf8_put((unsigned char *)w->buf + o, pst_byte_to_unicode((unsigned char)piece[i]));
+  *olen = o;
+  return PST_OK;
+}
+
+/* Append symbol id at position ns. */
+static void sym_add(pst_bpe_scratch *w, int32_t *ns, int32_t id) {
+  w->sym[*ns] = id;
+  w->prev[*ns] = *ns - 1;
+  w->next[*ns] = *ns + 1;
+  (*ns)++;
+}
+
+/* The initial symbols of a piece, as HF's BPE::merge_word: each character (byte-level: each
+ * byte's character) that is a token; else its UTF-8 bytes as <0xXX> tokens with byte_fallback
+ * (when all exist); else unk (consecutive ones fused with fuse_unk; a pending unk is written
+ * when the next known character comes, as HF does); else nothing. */
+static int32_t initial_symbols(const pst_bpe *b, const char *piece, size_t plen, pst_bpe_scratch *w) {
+  const unsigned char *s = (const unsigned char *)piece;
   int32_t ns = 0;
-  for (size_t i = 0; i < plen; i++) {
-    int32_t id = b->byte_id[(unsigned char)piece[i]];
-    if (id < 0) continue;
-    w->sym[ns] = id;
-    w->prev[ns] = ns - 1;
-    w->next[ns] = ns + 1;
-    ns++;
+  int pending = 0;
+  for (size_t i = 0; i < plen;) {
+    unsigned char ch[4];
+    int cl;
+    int32_t id;
+    if (b->opt.byte_level) {
+      id = b->byte_id[s[i]];
+      cl = pst_utf8_put(ch, pst_byte_to_unicode(s[i]));
+      i++;
+    } else {
+      int32_t cp;
+      cl = pst_utf8_next(s + i, &cp);
+      memcpy(ch, s + i, (size_t)cl);
+      id = pst_tok_vocab_get(b->vocab, NULL, 0, piece + i, (size_t)cl);
+      i += (size_t)cl;
+    }
+    if (id >= 0) {
+      if (pending) sym_add(w, &ns, b->opt.unk), pending = 0;
+      sym_add(w, &ns, id);
+      continue;
+    }
+    if (b->opt.byte_fallback) {
+      int all = 1;
+      for (int k = 0; k < cl; k++) all &= b->fb_id[ch[k]] >= 0;
+      if (all) {
+        for (int k = 0; k < cl; k++) sym_add(w, &ns, b->fb_id[ch[k]]);
+        continue;
+      }
+    }
+    if (b->opt.unk >= 0) {
+      if (pending && !b->opt.fuse_unk) sym_add(w, &ns, b->opt.unk);
+      pending = 1;
+    }
   }
+  if (pending) sym_add(w, &ns, b->opt.unk);
+  return ns;
+}
+
+/* BPE of one pre-token (HF's Word::merge_all): a queue of candidate merges ordered by
+ * (rank, position); stale entries, whose pair no longer exists, are skipped. */
+pst_err pst_bpe_word(const pst_bpe *b, const char *piece, size_t plen, pst_bpe_scratch *w, int32_t **ids, int *n,
+                     int *cap) {
+  if (!plen) return PST_OK;
+  if (b->opt.ignore_merges) { /* the whole piece is a token */
+    const char *key = piece;
+    size_t klen = plen;
+    if (b->opt.byte_level) {
+      PST_CHECK(byte_level_image(w, piece, plen, &klen));
+      key = w->buf;
+    }
+    int32_t id = pst_tok_vocab_get(b->vocab, NULL, 0, key, klen);
+    if (id >= 0) return pst_tok_push(ids, n, cap, id);
+  }
+  PST_CHECK(scratch_reserve(w, (b->opt.byte_level ? 2 * plen : plen) + 1));
+  int32_t ns = initial_symbols(b, piece, plen, w);
   if (!ns) return PST_OK;
   w->next[ns - 1] = -1;
   size_t hn = 0;
-  for (int32_t p = 0; p + 1 < ns; p++) push_pair(w, &hn, p);
+  for (int32_t p = 0; p + 1 < ns; p++) push_pair(b, w, &hn, p);
   while (hn) {
     heap_ent e = heap_pop(w->heap, &hn);
     int32_t p = e.pos, q = w->next[p];
@@ -278,34 +402,76 @@ static pst_err bpe_piece(void *ctx, const char *piece, size_t plen) {
     w->sym[q] = -1;
     w->next[p] = w->next[q];
     if (w->next[q] >= 0) w->prev[w->next[q]] = p;
-    if (w->prev[p] >= 0) push_pair(w, &hn, w->prev[p]);
-    push_pair(w, &hn, p);
+    if (w->prev[p] >= 0) push_pair(b, w, &hn, w->prev[p]);
+    push_pair(b, w, &hn, p);
   }
-  for (int32_t p = 0; p >= 0; p = w->next[p]) PST_CHECK(pst_tok_push(w->ids, w->n, w->cap, w->sym[p]));
+  for (int32_t p = 0; p >= 0; p = w->next[p]) PST_CHECK(pst_tok_push(ids, n, cap, w->sym[p]));
+  return PST_OK;
+}
+
+/* GPT-2 pre-tokenisation, then BPE of each piece. */
+typedef struct {
+  const pst_bpe *b;
+  pst_bpe_scratch w;
+  int32_t **ids;
+  int *n, *cap;
+} bpe_run;
+
+static pst_err bpe_piece(void *ctx, const char *piece, size_t plen) {
+  bpe_run *r = ctx;
+  PST_CHECK(pst_bpe_word(r->b, piece, plen, &r->w, r->ids, r->n, r->cap));
   return PST_OK;
 }
 
 pst_err pst_bpe_tokenize(const pst_bpe *b, const char *text, size_t len, int32_t **ids, int *n, int *cap) {
-  bpe_work w = {.b = b, .ids = ids, .n = n, .cap = cap};
-  pst_err rc = pst_gpt2_pretokenize(text, len, bpe_piece, &w);
-  free(w.sym);
-  free(w.heap);
+  bpe_run r = {.b = b, .ids = ids, .n = n, .cap = cap};
+  pst_err rc = pst_gpt2_pretokenize(text, len, bpe_piece, &r);
+  pst_bpe_scratch_free(&r.w);
   PST_CHECK(rc);
   return PST_OK;
 }
 
-/* ---- loading ---------------------------------------------------------------------------------- */
+/* ---- building --------------------------------------------------------------------------------- */
 
-/* GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes to
- * U+0100.. in byte order. */
-static int32_t byte_to_unicode(int byte) {
-  if ((byte >= 0x21 && byte <= 0x7E) || (byte >= 0xA1 && byte <= 0xAC) || (byte >= 0xAE && byte <= 0xFF))
-    return byte;
-  int n = 0;
-  for (int b = 0; b < byte; b++)
-    if (!((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))) n++;
-  return 256 + n;
+pst_err pst_bpe_new(pst_bpe **out) {
+  *out = NULL;
+  pst_bpe *b = calloc(1, sizeof *b);
+  if (!b) PST_ERR(PST_ERR_MEM, "out of memory allocating a BPE model");
+  pst_err rc = pst_tok_vocab_new(&b->vocab);
+  if (rc) {
+    free(b);
+    PST_CHECK(rc);
+  }
+  b->opt = (pst_bpe_opts){.byte_level = 1, .unk = -1};
+  for (int i = 0; i < 256; i++) b->byte_id[i] = b->fb_id[i] = -1;
+  *out = b;
+  return PST_OK;
 }
+
+pst_err pst_bpe_add_token(pst_bpe *b, const char *s, size_t len, int32_t id) {
+  PST_CHECK(pst_tok_vocab_put(b->vocab, s, len, id));
+  if (id >= b->size) b->size = id + 1;
+  return PST_OK;
+}
+
+void pst_bpe_set_opts(pst_bpe *b, const pst_bpe_opts *o) {
+  b->opt = *o;
+  for (int i = 0; i < 256; i++) {
+    unsigned char u[4];
+    int ul = pst_utf8_put(u, pst_byte_to_unicode(i));
+    b->byte_id[i] = pst_tok_vocab_get(b->vocab, NULL, 0, (const char *)u, (size_t)ul);
+    char fb[8];
+    snprintf(fb, sizeof fb, "<0x%02X>", i);
+    b->fb_id[i] = pst_tok_vocab_get(b->vocab, NULL, 0, fb, 6);
+  }
+}
+
+pst_err pst_bpe_reverse(const pst_bpe *b, const char ***out) {
+  PST_CHECK(pst_tok_vocab_reverse(b->vocab, b->size, out));
+  return PST_OK;
+}
+
+/* ---- loading vocab.json + merges.txt ---------------------------------------------------------- */
 
 static pst_err load_vocab_json(pst_bpe *b, const char *path, char sha[65]) {
   char *buf;
@@ -322,7 +488,6 @@ static pst_err load_vocab_json(pst_bpe *b, const char *path, char sha[65]) {
   }
   const char *key;
   json_t *val;
-  int64_t max_id = -1;
   json_object_foreach(root, key, val) {
     json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
     if (id < 0 || id > INT32_MAX - 64) {
@@ -331,15 +496,13 @@ static pst_err load_vocab_json(pst_bpe *b, const char *path, char sha[65]) {
       json_decref(root);
       return PST_ERR_FORMAT;
     }
-    pst_err rc = pst_tok_vocab_put(b->vocab, key, strlen(key), (int32_t)id);
+    pst_err rc = pst_bpe_add_token(b, key, strlen(key), (int32_t)id);
     if (rc) {
       json_decref(root);
       PST_CHECK(rc);
     }
-    if (id > max_id) max_id = id;
   }
   json_decref(root);
-  b->size = (int)(max_id + 1);
   return PST_OK;
 }
 
@@ -348,18 +511,7 @@ static pst_err load_merges(pst_bpe *b, const char *path, char sha[65]) {
   size_t len;
   PST_CHECK(pst_tok_read_file(path, &buf, &len));
   pst_sha256_hex(buf, len, sha);
-  size_t lines = 1;
-  for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
-  b->mcap = 16;
-  while (b->mcap < 2 * lines) b->mcap *= 2;
-  b->merges = malloc(b->mcap * sizeof *b->merges);
-  if (!b->merges) {
-    free(buf);
-    PST_ERR(PST_ERR_MEM, "%s: out of memory for %zu merges", path, lines);
-  }
-  for (size_t i = 0; i < b->mcap; i++) b->merges[i].key = UINT64_MAX;
   long line = 0;
-  int32_t rank = 0;
   pst_err rc = PST_OK;
   char msg[512] = "";
   for (size_t i = 0; i < len && !rc;) {
@@ -384,23 +536,7 @@ static pst_err load_merges(pst_bpe *b, const char *path, char sha[65]) {
       rc = PST_ERR_FORMAT;
       snprintf(msg, sizeof msg, "expected \"left right\", got \"%.80s\"", s);
     } else {
-      *sp = 0;
-      const char *r = sp + 1;
-      int32_t lid = pst_tok_vocab_get(b->vocab, NULL, 0, s, strlen(s));
-      int32_t rid = pst_tok_vocab_get(b->vocab, NULL, 0, r, strlen(r));
-      int32_t mid = pst_tok_vocab_get(b->vocab, s, strlen(s), r, strlen(r));
-      if (lid < 0 || rid < 0 || mid < 0) {
-        rc = PST_ERR_FORMAT;
-        if (lid < 0 || rid < 0)
-          snprintf(msg, sizeof msg, "token \"%.80s\" is not in the vocabulary", lid < 0 ? s : r);
-        else
-          snprintf(msg, sizeof msg, "merged token \"%.80s%.80s\" is not in the vocabulary", s, r);
-      } else if (rank == INT32_MAX) {
-        rc = PST_ERR_FORMAT;
-        snprintf(msg, sizeof msg, "too many merges");
-      } else {
-        merge_put(b, lid, rid, rank++, mid);
-      }
+      rc = pst_bpe_add_merge(b, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), msg, sizeof msg);
     }
   }
   free(buf);
@@ -411,20 +547,15 @@ static pst_err load_merges(pst_bpe *b, const char *path, char sha[65]) {
 pst_err pst_bpe_load(pst_bpe **out, const char *vocab_json, const char *merges_txt, char vocab_sha256[65],
                      char merges_sha256[65]) {
   *out = NULL;
-  pst_bpe *b = calloc(1, sizeof *b);
-  if (!b) PST_ERR(PST_ERR_MEM, "out of memory loading %s", vocab_json);
-  pst_err rc = pst_tok_vocab_new(&b->vocab);
-  if (!rc) rc = load_vocab_json(b, vocab_json, vocab_sha256);
+  pst_bpe *b;
+  PST_CHECK(pst_bpe_new(&b));
+  pst_err rc = load_vocab_json(b, vocab_json, vocab_sha256);
   if (!rc) rc = load_merges(b, merges_txt, merges_sha256);
   if (rc) {
     pst_bpe_free(b);
     PST_CHECK(rc);
   }
-  for (int i = 0; i < 256; i++) {
-    unsigned char u[4];
-    int ul = pst_utf8_put(u, byte_to_unicode(i));
-    b->byte_id[i] = pst_tok_vocab_get(b->vocab, NULL, 0, (const char *)u, (size_t)ul);
-  }
+  pst_bpe_set_opts(b, &(pst_bpe_opts){.byte_level = 1, .unk = -1});
   *out = b;
   return PST_OK;
 }
@@ -438,6 +569,10 @@ void pst_bpe_free(pst_bpe *b) {
 
 int32_t pst_bpe_id(const pst_bpe *b, const char *token) {
   return pst_tok_vocab_get(b->vocab, NULL, 0, token, strlen(token));
+}
+
+int32_t pst_bpe_id_n(const pst_bpe *b, const char *token, size_t len) {
+  return pst_tok_vocab_get(b->vocab, NULL, 0, token, len);
 }
 
 int pst_bpe_size(const pst_bpe *b) { return b->size; }

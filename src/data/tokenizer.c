@@ -1,8 +1,10 @@
-/* tokenizer.c — the tokenizer front end shared by WordPiece and byte-level BPE: loading
- * (files or a Hugging Face model directory), UTF-8 validation, special tokens written in the
- * text, model inputs with specials / pairs / longest-first truncation, identity strings; and
- * the building blocks of include/pst/tokenizer.h (string -> id map, UTF-8, SHA-256). */
+/* tokenizer.c — the tokenizer front end shared by WordPiece, byte-level BPE and the
+ * tokenizer.json-style BPE tokenizers (hftok.c): loading (files or a Hugging Face model
+ * directory), UTF-8 validation, special tokens written in the text, model inputs with specials
+ * / pairs / longest-first truncation, decoding, identity strings; and the building blocks of
+ * include/pst/tokenizer.h (string -> id map, UTF-8, SHA-256). */
 #include "pst/tokenizer.h"
+#include "hftok.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -122,6 +124,16 @@ int32_t pst_tok_vocab_get(const pst_tok_vocab *v, const char *prefix, size_t ple
 }
 
 size_t pst_tok_vocab_count(const pst_tok_vocab *v) { return v->count; }
+
+pst_err pst_tok_vocab_reverse(const pst_tok_vocab *v, int size, const char ***out) {
+  *out = NULL;
+  const char **r = calloc(size > 0 ? (size_t)size : 1, sizeof *r);
+  if (!r) PST_ERR(PST_ERR_MEM, "out of memory for %d token strings", size);
+  for (size_t i = 0; i < v->cap; i++)
+    if (v->slots[i].id >= 0 && v->slots[i].id < size) r[v->slots[i].id] = v->pool + v->slots[i].off;
+  *out = r;
+  return PST_OK;
+}
 size_t pst_tok_vocab_max_len(const pst_tok_vocab *v) { return v->max_len; }
 
 pst_err pst_tok_push(int32_t **ids, int *n, int *cap, int32_t id) {
@@ -303,7 +315,7 @@ void pst_sha256_hex(const void *data, size_t len, char hex[65]) {
 
 /* ---- the tokenizer ------------------------------------------------------------------------- */
 
-enum { KIND_WORDPIECE, KIND_GPT2, KIND_ROBERTA };
+enum { KIND_WORDPIECE, KIND_GPT2, KIND_ROBERTA, KIND_HF };
 
 #define MAX_SPECIALS 8
 
@@ -311,6 +323,8 @@ struct pst_tokenizer {
   int kind;
   pst_wordpiece *wp;
   pst_bpe *bpe;
+  pst_hftok *hf;    /* KIND_HF: everything below except identity is unused */
+  const char **rev; /* BPE: id -> token string (decoding) */
   int vocab_size;
   int32_t cls, sep, pad; /* BERT [CLS] [SEP] / RoBERTa <s> </s>; -1 for GPT-2 */
   /* Special tokens recognised in raw text, longest first. */
@@ -342,6 +356,8 @@ void pst_tokenizer_free(pst_tokenizer *t) {
   if (!t) return;
   pst_wordpiece_free(t->wp);
   pst_bpe_free(t->bpe);
+  pst_hftok_free(t->hf);
+  free(t->rev);
   free(t);
 }
 
@@ -409,6 +425,12 @@ static pst_err load_bpe(pst_tokenizer **out, const char *vocab_json, const char 
   }
   snprintf(t->identity, sizeof t->identity, "bpe %s vocab-sha256:%s merges-sha256:%s",
            roberta ? "roberta" : "gpt2", vsha, msha);
+  /* id -> token for pst_detokenize, unless ids are absurdly large (vocab.json allows them) */
+  rc = t->vocab_size <= PST_TOK_MAX_ID ? pst_bpe_reverse(t->bpe, &t->rev) : PST_OK;
+  if (rc) {
+    pst_tokenizer_free(t);
+    PST_CHECK(rc);
+  }
   *out = t;
   return PST_OK;
 }
@@ -416,6 +438,22 @@ static pst_err load_bpe(pst_tokenizer **out, const char *vocab_json, const char 
 pst_err pst_tokenizer_load_bpe(pst_tokenizer **out, const char *vocab_json, const char *merges_txt,
                                int roberta_specials) {
   PST_CHECK(load_bpe(out, vocab_json, merges_txt, roberta_specials != 0));
+  return PST_OK;
+}
+
+pst_err pst_tokenizer_wrap_hf(pst_tokenizer **out, pst_hftok *h) {
+  *out = NULL;
+  pst_tokenizer *t = calloc(1, sizeof *t);
+  if (!t) {
+    pst_hftok_free(h);
+    PST_ERR(PST_ERR_MEM, "out of memory allocating a tokenizer");
+  }
+  t->kind = KIND_HF;
+  t->hf = h;
+  t->vocab_size = h->vocab_size;
+  t->pad = h->pad;
+  snprintf(t->identity, sizeof t->identity, "%s", h->identity);
+  *out = t;
   return PST_OK;
 }
 
@@ -449,6 +487,21 @@ static int mentions_roberta(json_t *v) {
     json_array_foreach(v, i, e) if (mentions_roberta(e)) return 1;
   }
   return 0;
+}
+
+/* Token named by tokenizer_config.json key ("<s>" or {"content": "<s>"}): its id, else -1. */
+static int32_t config_token(const pst_tokenizer *t, json_t *tcfg, const char *key) {
+  json_t *v = json_object_get(tcfg, key);
+  if (json_is_object(v)) v = json_object_get(v, "content");
+  return json_is_string(v) ? pst_hftok_token_id(t->hf, json_string_value(v)) : -1;
+}
+
+/* bos / eos / pad of a tokenizer.json tokenizer from tokenizer_config.json, where it names them. */
+static void hf_config_specials(pst_tokenizer *t, json_t *tcfg) {
+  int32_t id;
+  if ((id = config_token(t, tcfg, "bos_token")) >= 0) t->hf->bos = id;
+  if ((id = config_token(t, tcfg, "eos_token")) >= 0) t->hf->eos = id;
+  if ((id = config_token(t, tcfg, "pad_token")) >= 0) t->hf->pad = t->pad = id;
 }
 
 pst_err pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir) {
@@ -485,18 +538,29 @@ pst_err pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir) {
     roberta |= mentions_roberta(json_object_get(cfg, "model_type"));
     roberta |= mentions_roberta(json_object_get(cfg, "architectures"));
   }
-  json_decref(tcfg);
   json_decref(cfg);
   snprintf(p1, sizeof p1, "%s/vocab.json", dir);
   snprintf(p2, sizeof p2, "%s/merges.txt", dir);
+  int have_vocab_json = file_exists(p1);
   if (!file_exists(p1) || !file_exists(p2)) {
     snprintf(p1, sizeof p1, "%s/encoder.json", dir);
     snprintf(p2, sizeof p2, "%s/vocab.bpe", dir);
   }
-  if (!file_exists(p1) || !file_exists(p2))
-    PST_ERR(PST_ERR_IO, "%s: no tokenizer files (vocab.txt, vocab.json + merges.txt or encoder.json + vocab.bpe)",
-            dir);
-  PST_CHECK(load_bpe(out, p1, p2, roberta ? 1 : -1)); /* -1: RoBERTa if the vocab has <s> */
+  if (file_exists(p1) && file_exists(p2)) {
+    json_decref(tcfg);
+    PST_CHECK(load_bpe(out, p1, p2, roberta ? 1 : -1)); /* -1: RoBERTa if the vocab has <s> */
+    return PST_OK;
+  }
+  snprintf(p1, sizeof p1, "%s/tokenizer.json", dir);
+  if (have_vocab_json || !file_exists(p1)) {
+    json_decref(tcfg);
+    PST_ERR(PST_ERR_IO, "%s: no tokenizer files (vocab.txt, vocab.json + merges.txt, encoder.json + vocab.bpe or "
+            "tokenizer.json)", dir);
+  }
+  rc = pst_tokenizer_load_json(out, p1);
+  if (!rc && tcfg) hf_config_specials(*out, tcfg);
+  json_decref(tcfg);
+  PST_CHECK(rc);
   return PST_OK;
 }
 
@@ -504,7 +568,20 @@ int pst_tokenizer_vocab_size(const pst_tokenizer *t) { return t->vocab_size; }
 int32_t pst_tokenizer_pad_id(const pst_tokenizer *t) { return t->pad; }
 const char *pst_tokenizer_identity(const pst_tokenizer *t) { return t->identity; }
 
+int32_t pst_tokenizer_bos_id(const pst_tokenizer *t) {
+  if (t->hf) return t->hf->bos;
+  if (t->kind == KIND_GPT2) return pst_bpe_id(t->bpe, "<|endoftext|>");
+  return t->cls;
+}
+
+int32_t pst_tokenizer_eos_id(const pst_tokenizer *t) {
+  if (t->hf) return t->hf->eos;
+  if (t->kind == KIND_GPT2) return pst_bpe_id(t->bpe, "<|endoftext|>");
+  return t->sep;
+}
+
 int32_t pst_tokenizer_token_id(const pst_tokenizer *t, const char *token) {
+  if (t->hf) return pst_hftok_token_id(t->hf, token);
   for (int i = 0; i < t->nspecial; i++)
     if (strcmp(t->special[i], token) == 0) return t->special_id[i];
   return t->wp ? pst_wordpiece_id(t->wp, token) : pst_bpe_id(t->bpe, token);
@@ -525,6 +602,15 @@ pst_err pst_tokenize(const pst_tokenizer *t, const char *text, int32_t **ids, in
   if (bad >= 0)
     PST_ERR(PST_ERR_FORMAT, "text is not valid UTF-8: byte 0x%02x at byte offset %ld",
             (unsigned char)text[bad], bad);
+  if (t->hf) {
+    int n0 = *n;
+    pst_err rc = pst_hftok_tokenize(t->hf, text, len, ids, n, cap);
+    if (rc) {
+      *n = n0;
+      PST_CHECK(rc);
+    }
+    return PST_OK;
+  }
   int n0 = *n;
   /* Split on special tokens written in the text (leftmost, longest first), tokenizing the
    * pieces between them on their own, as HF's added-vocabulary pass does. */
@@ -583,10 +669,53 @@ void pst_truncate_pair(int na, int nb, int m, int *ka, int *kb) {
   *kb = nb < n2 ? nb : n2;
 }
 
+/* pst_encode for tokenizer.json-style tokenizers: the post-processor's template (or a then b,
+ * token types 0 and 1, without one), truncated as HF does. */
+static pst_err encode_template(const pst_tokenizer *t, const char *a, const char *b, int max_len, int32_t *ids,
+                               int32_t *types, int *len) {
+  const pst_hftok *h = t->hf;
+  int pair = b && b[0];
+  static const hf_item plain_single[] = {{-1, 0, 0}}, plain_pair[] = {{-1, 0, 0}, {-1, 1, 1}};
+  const hf_item *it = h->has_template ? (pair ? h->pair : h->single) : (pair ? plain_pair : plain_single);
+  int nit = h->has_template ? (pair ? h->npair : h->nsingle) : (pair ? 2 : 1), nspec = 0;
+  for (int i = 0; i < nit; i++) nspec += it[i].seq < 0;
+  if (max_len < nspec)
+    PST_ERR(PST_ERR_ARG, "max_len %d leaves no room for the %d special tokens of a %s", max_len, nspec,
+            pair ? "pair" : "sequence");
+  int32_t *ta = NULL, *tb = NULL;
+  int na = 0, ca = 0, nb = 0, cb = 0;
+  pst_err rc = pst_tokenize(t, a, &ta, &na, &ca);
+  if (!rc && pair) rc = pst_tokenize(t, b, &tb, &nb, &cb);
+  if (rc) {
+    free(ta);
+    free(tb);
+    PST_CHECK(rc);
+  }
+  int m = max_len - nspec, ka = na < m ? na : m, kb = 0;
+  if (pair) pst_truncate_pair(na, nb, m, &ka, &kb);
+  int k = 0;
+  for (int i = 0; i < nit; i++) {
+    int cnt = it[i].seq < 0 ? 1 : it[i].seq == 0 ? ka : kb;
+    const int32_t *src = it[i].seq < 0 ? &it[i].id : it[i].seq == 0 ? ta : tb;
+    for (int j = 0; j < cnt; j++, k++) {
+      ids[k] = src[j];
+      if (types) types[k] = it[i].type_id;
+    }
+  }
+  free(ta);
+  free(tb);
+  *len = k;
+  return PST_OK;
+}
+
 pst_err pst_encode(const pst_tokenizer *t, const char *a, const char *b, int max_len, int32_t *ids,
                    int32_t *types, int *len) {
   if (!t || !a || !ids || !len) PST_ERR(PST_ERR_ARG, "pst_encode: NULL argument");
   *len = 0;
+  if (t->hf) {
+    PST_CHECK(encode_template(t, a, b, max_len, ids, types, len));
+    return PST_OK;
+  }
   int pair = b && b[0];
   int nspec = t->kind == KIND_GPT2 ? 0 : t->kind == KIND_WORDPIECE ? (pair ? 3 : 2) : (pair ? 4 : 2);
   if (max_len < nspec)
@@ -623,5 +752,34 @@ pst_err pst_encode(const pst_tokenizer *t, const char *a, const char *b, int max
   free(ta);
   free(tb);
   *len = k;
+  return PST_OK;
+}
+
+pst_err pst_detokenize(const pst_tokenizer *t, const int32_t *ids, int n, int flags, char **text) {
+  if (!t || (!ids && n > 0) || n < 0 || !text) PST_ERR(PST_ERR_ARG, "pst_detokenize: NULL argument or n < 0");
+  *text = NULL;
+  int skip = (flags & PST_DETOK_SKIP_SPECIAL) != 0;
+  if (t->hf) {
+    PST_CHECK(pst_hftok_decode(t->hf, ids, n, skip, text));
+    return PST_OK;
+  }
+  if (t->kind == KIND_WORDPIECE) PST_ERR(PST_ERR_ARG, "pst_detokenize: not available for WordPiece tokenizers");
+  if (!t->rev) PST_ERR(PST_ERR_ARG, "pst_detokenize: token ids up to %d are too large to decode", t->vocab_size - 1);
+  const char **toks = malloc((n > 0 ? (size_t)n : 1) * sizeof *toks);
+  if (!toks) PST_ERR(PST_ERR_MEM, "out of memory decoding %d ids", n);
+  int k = 0, nbpe = pst_bpe_size(t->bpe);
+  for (int i = 0; i < n; i++) {
+    int sp = -1;
+    for (int j = 0; j < t->nspecial && sp < 0; j++)
+      if (t->special_id[j] == ids[i]) sp = j;
+    if (sp >= 0) {
+      if (!skip) toks[k++] = t->special[sp];
+    } else if (ids[i] >= 0 && ids[i] < nbpe && t->rev[ids[i]]) {
+      toks[k++] = t->rev[ids[i]];
+    }
+  }
+  pst_err rc = pst_bytelevel_decode(toks, k, text);
+  free(toks);
+  PST_CHECK(rc);
   return PST_OK;
 }

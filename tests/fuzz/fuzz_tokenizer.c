@@ -13,7 +13,10 @@
  * Tokenizers: a small WordPiece vocab and a small byte-level BPE (all 256 byte tokens, a few
  * merges, <|endoftext|>) written to a scratch directory, plus the real bert-base-uncased
  * (lower-case and cased) and GPT-2 / RoBERTa vocabularies when found ($PST_VOCAB_DIR, else
- * $top_srcdir/../shared/data/vocab, else ../shared/data/vocab).
+ * $top_srcdir/../shared/data/vocab, else ../shared/data/vocab), plus the tokenizer.json
+ * fixtures (llama3, smollm2, qwen2, llama2, mistral) of tests/fixtures/tokenizer/json: for
+ * those, pst_detokenize gives valid UTF-8 and, for llama3 / smollm2 with the specials kept,
+ * exactly a; pst_encode puts the template's specials first and then a prefix of a's tokens.
  *
  * Each input is split at its first NUL into a and b. For every tokenizer: pst_tokenize(a)
  * succeeds exactly when a is valid UTF-8 (checked here independently), else fails with
@@ -52,12 +55,13 @@ static const char *current_input = "libFuzzer input";
     }                                                                                                \
   } while (0)
 
-#define MAX_TOK 6
+#define MAX_TOK 12
 
 typedef struct {
   const char *name;
   pst_tokenizer *t;
-  int kind;      /* 0 wordpiece, 1 gpt2, 2 roberta */
+  int kind;      /* 0 wordpiece, 1 gpt2, 2 roberta, 3 tokenizer.json lossless byte-level (llama3,
+                    smollm2), 4 other tokenizer.json (qwen2 NFC, llama2, mistral) */
   char **token;  /* id -> vocab string (BPE), for decoding */
   int ntoken;
 } fuzz_tok;
@@ -118,7 +122,7 @@ static void add_tok(const char *name, pst_tokenizer *t, int kind, const char *vo
   ft->name = name;
   ft->t = t;
   ft->kind = kind;
-  if (kind) load_reverse(ft, vocab_json);
+  if (kind == 1 || kind == 2) load_reverse(ft, vocab_json);
 }
 
 static void write_file(int slot, const char *name, const char *text, size_t len) {
@@ -193,6 +197,14 @@ static void init(void) {
     t = NULL;
     CHECK(pst_tokenizer_load_bpe(&t, p1, p2, 1) == PST_OK);
     add_tok("roberta", t, 2, p1);
+  }
+  /* the tokenizer.json fixtures of tests/unit/test_tokenizer_json.c */
+  static const char *const hf[] = {"llama3", "smollm2", "qwen2", "llama2", "mistral"};
+  for (int i = 0; i < 5; i++) {
+    snprintf(p1, sizeof p1, "%s/tests/fixtures/tokenizer/json/%s.json", top && *top ? top : ".", hf[i]);
+    t = NULL;
+    CHECK(pst_tokenizer_load_json(&t, p1) == PST_OK);
+    add_tok(hf[i], t, i < 2 ? 3 : 4, NULL);
   }
 }
 
@@ -272,7 +284,15 @@ static void check_tokenizer(const fuzz_tok *ft, const char *a, size_t alen, cons
   CHECK(pst_tokenize(t, a, &again, &n2, &cap2) == PST_OK);
   CHECK(n2 == na && (na == 0 || memcmp(again, ta, (size_t)na * sizeof *ta) == 0));
   free(again);
-  if (ft->kind) { /* lossless byte-level BPE */
+  if (ft->kind >= 3) { /* decoding with the specials gives a back (byte-level) or valid UTF-8 */
+    for (int flags = 0; flags < 2; flags++) {
+      char *dec = NULL;
+      CHECK(pst_detokenize(t, ta, na, flags, &dec) == PST_OK);
+      CHECK(invalid_at((const unsigned char *)dec, strlen(dec)) < 0);
+      if (ft->kind == 3 && !flags) CHECK(strlen(dec) == alen && memcmp(dec, a, alen) == 0);
+      free(dec);
+    }
+  } else if (ft->kind) { /* lossless byte-level BPE */
     unsigned char *dec = malloc(alen + 64);
     CHECK(dec);
     size_t dl = decode(ft, ta, na, dec, alen + 64);
@@ -303,6 +323,29 @@ static void check_tokenizer(const fuzz_tok *ft, const char *a, size_t alen, cons
   CHECK(bad_b >= 0 ? rc == PST_ERR_FORMAT : rc == PST_OK);
   int pair = blen > 0;
   static const int lens[] = {0, 1, 2, 3, 4, 5, 7, 16, 64, 512};
+  if (ft->kind >= 3) { /* templates: the specials (all before $A in these fixtures), then a */
+    int nspec = -1;
+    int32_t e[512], ty[512];
+    CHECK(pst_encode(t, "", NULL, 512, e, ty, &nspec) == PST_OK);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+      int L = lens[li], len = -1;
+      rc = pst_encode(t, a, NULL, L, e, ty, &len);
+      if (L < nspec) {
+        CHECK(rc == PST_ERR_ARG && len == 0);
+        continue;
+      }
+      CHECK(rc == PST_OK && len == (na + nspec < L ? na + nspec : L));
+      for (int i = nspec; i < len; i++) CHECK(e[i] == ta[i - nspec] && ty[i] == 0);
+      if (pair && bad_b < 0) { /* these fixtures' pair templates repeat the single one's specials */
+        rc = pst_encode(t, a, b, L, e, ty, &len);
+        CHECK(L < 2 * nspec ? rc == PST_ERR_ARG : rc == PST_OK && len <= L);
+        for (int i = 0; i < len; i++) CHECK(e[i] >= 0 && e[i] < V && (ty[i] == 0 || ty[i] == 1));
+      }
+    }
+    free(tb);
+    free(ids);
+    return;
+  }
   int nspec = ft->kind == 1 ? 0 : ft->kind == 0 ? (pair ? 3 : 2) : (pair ? 4 : 2);
   for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
     int L = lens[li], len = -1;
