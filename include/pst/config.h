@@ -61,6 +61,7 @@ typedef struct pst_config {
   char task[16];            /* classify | regress | lm */
   char train_path[PST_PATH_MAX];
   char dev_path[PST_PATH_MAX];
+  long dev_max;             /* first N dev examples only (0 = all) */
   char format[16];          /* ids | glue | tsv | csv | jsonl | e2e | e2e_lora | dart | webnlg | prep */
   char glue_task[16];       /* format = glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI */
   char text_a[64], text_b[64], label[64]; /* tsv/csv/jsonl column names (text_b may be empty) */

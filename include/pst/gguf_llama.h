@@ -121,4 +121,10 @@ pst_err pst_gguf_tokenizer_read(const pst_gguf *g, int vocab, pst_gguf_tokenizer
 pst_err pst_gguf_read_tokenizer(const char *path, pst_gguf_tokenizer *tok);
 void pst_gguf_tokenizer_free(pst_gguf_tokenizer *tok);
 
+/* The GGUF file's tokenizer as a pst tokenizer (src/io/gguf_tokbuild.c): byte-level BPE
+ * (tokenizer.ggml.model gpt2, pre-tokenizer from tokenizer.ggml.pre) or SentencePiece-style BPE
+ * (llama); token count checked against vocab (<= 0: not checked). */
+struct pst_tokenizer;
+pst_err pst_gguf_tokenizer_build(const char *path, int vocab, struct pst_tokenizer **out);
+
 #endif

@@ -95,6 +95,7 @@ static const key_def KEYS[] = {
     {"data", "task", K_ENUM, F(task), "classify", 0, 0, "classify|regress|lm", "training objective"},
     {"data", "train", K_STR, F(train_path), "", 0, 0, NULL, "training data file (format glue: the glue_data task folder or its train.tsv)"},
     {"data", "dev", K_STR, F(dev_path), "", 0, 0, NULL, "dev data, same format (optional)"},
+    {"data", "dev_max", K_LONG, F(dev_max), "0", 0, 1e15, NULL, "evaluate only the first N dev examples (0 = all)"},
     {"data", "format", K_ENUM, F(format), "ids", 0, 0, "ids|glue|tsv|csv|jsonl|e2e|e2e_lora|dart|webnlg|prep", "ids: label<TAB>token ids; glue/tsv/csv/jsonl: text, tokenized with data.tokenizer; e2e/e2e_lora/dart/webnlg: data-to-text pairs for lm; prep: a `pst prep` HDF5 file"},
     {"data", "glue_task", K_STR, F(glue_task), "", 0, 0, NULL, "format = glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI"},
     {"data", "text_a", K_STR, F(text_a), "sentence", 0, 0, NULL, "tsv/csv/jsonl: column of the first text"},
@@ -303,9 +304,11 @@ pst_err pst_config_finalize(pst_config *cfg) {
   if (cfg->seq_len + cfg->position_offset > cfg->max_positions)
     PST_ERR(PST_ERR_CONFIG, "train.seq_len = %d (+ model.position_offset = %d) exceeds model.max_positions = %d",
             cfg->seq_len, cfg->position_offset, cfg->max_positions);
-  if (decoder && strcmp(cfg->task, "lm"))
+  /* with model.hf_dir or model.gguf the architecture comes from the model: checked once it is read */
+  const int arch_known = !cfg->hf_dir[0] && !cfg->gguf[0];
+  if (arch_known && decoder && strcmp(cfg->task, "lm"))
     PST_ERR(PST_ERR_CONFIG, "model.arch = %s needs data.task = lm (got '%s')", cfg->arch, cfg->task);
-  if (!decoder && !strcmp(cfg->task, "lm"))
+  if (arch_known && !decoder && !strcmp(cfg->task, "lm"))
     PST_ERR(PST_ERR_CONFIG, "data.task = lm needs model.arch = gpt2 or llama");
   if (!strcmp(cfg->task, "regress") && cfg->num_labels != 1)
     PST_ERR(PST_ERR_CONFIG, "data.task = regress needs model.num_labels = 1 (got %d)", cfg->num_labels);

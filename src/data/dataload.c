@@ -7,7 +7,7 @@
 #include "pst/prep.h"
 #include "pst/textdata.h"
 
-/* lm on data-to-text pairs: ids = enc(a) enc(" " b) <eos>, truncated to max_len from the end
+/* lm on data-to-text pairs: ids = enc(a) enc(" " b) <eos> (the tokenizer's end of sequence), truncated to max_len from the end
  * of the input side first; only the reference tokens and <eos> are targets (LoRA's GPT-2
  * convention: the model learns p(reference | input)). */
 static pst_err encode_pairs_lm(pst_split *s, const pst_text_dataset *in, const pst_tokenizer *tok, int max_len,
@@ -19,8 +19,10 @@ static pst_err encode_pairs_lm(pst_split *s, const pst_text_dataset *in, const p
   PST_CHECK(pst_calloc((void **)&d->start, (size_t)in->n + 1, sizeof(long), "data set"));
   PST_CHECK(pst_calloc((void **)&d->ids, cap ? cap : 1, sizeof(int32_t), "data set"));
   PST_CHECK(pst_calloc((void **)&d->predict, cap ? cap : 1, 1, "data set"));
-  int32_t eos = pst_tokenizer_token_id(tok, "<|endoftext|>");
-  if (eos < 0) PST_ERR(PST_ERR_CONFIG, "%s: language modelling on text pairs needs a GPT-2 tokenizer (<|endoftext|>)", path);
+  int32_t eos = pst_tokenizer_eos_id(tok); /* GPT-2: <|endoftext|>; LLaMA family: the model's eos */
+  if (eos < 0)
+    PST_ERR(PST_ERR_CONFIG, "%s: language modelling on text pairs needs a tokenizer with an end-of-sequence token (%s has "
+            "none)", path, pst_tokenizer_identity(tok));
   int32_t *ia = NULL, *ib = NULL;
   int na, nb, capa = 0, capb = 0;
   char *sb = NULL;

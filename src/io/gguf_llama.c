@@ -170,6 +170,8 @@ pst_err pst_gguf_llama_to_config(const pst_gguf_llama *m, pst_config *cfg) {
   fmt_float(theta, sizeof theta, m->rope_theta);
   fmt_float(factor, sizeof factor, m->rope_factor);
   PST_CHECK(cfg_set(&c, "model.arch=llama"));
+  PST_CHECK(cfg_set(&c, "model.activation=silu"));
+  PST_CHECK(cfg_set(&c, "model.position_offset=0"));
   PST_CHECK(cfg_set(&c, "model.hidden=%d", m->hidden));
   PST_CHECK(cfg_set(&c, "model.layers=%d", m->layers));
   PST_CHECK(cfg_set(&c, "model.heads=%d", m->heads));

@@ -146,9 +146,13 @@ static pst_err load_data(run_state *s) {
     PST_CHECK(pst_gguf_read_config(path, cfg));
   }
   const char *tok_dir = cfg->tokenizer[0] ? cfg->tokenizer : cfg->hf_dir;
-  if (strcmp(cfg->format, "ids") && (strcmp(cfg->format, "prep") || tok_dir[0])) {
+  if (!tok_dir[0] && cfg->gguf[0] && strcmp(cfg->format, "ids") && strcmp(cfg->format, "prep")) {
+    pst_config_path(cfg, cfg->gguf, path, sizeof path); /* the tokenizer in the GGUF metadata */
+    PST_CHECK(pst_gguf_tokenizer_build(path, cfg->vocab, &s->tok));
+  } else if (strcmp(cfg->format, "ids") && (strcmp(cfg->format, "prep") || tok_dir[0])) {
     const char *dir = tok_dir;
-    if (!dir[0]) PST_ERR(PST_ERR_CONFIG, "data.format = %s needs data.tokenizer or model.hf_dir", cfg->format);
+    if (!dir[0])
+      PST_ERR(PST_ERR_CONFIG, "data.format = %s needs data.tokenizer, model.hf_dir or model.gguf", cfg->format);
     pst_config_path(cfg, dir, path, sizeof path);
     PST_CHECK(pst_tokenizer_load_dir(&s->tok, path));
     if (pst_tokenizer_vocab_size(s->tok) > cfg->vocab)
@@ -175,8 +179,17 @@ static pst_err load_data(run_state *s) {
     pst_config_path(cfg, cfg->dev_path, path, sizeof path);
     PST_CHECK(pst_split_load(&s->dev, cfg, path, s->tok, "dev"));
     PST_CHECK(pst_split_check_labels(&s->train, &s->dev, path));
+    if (cfg->dev_max > 0 && s->dev.ids.n > cfg->dev_max) {
+      pst_log(1, "pst: data.dev_max = %ld: evaluating the first %ld of %ld dev examples\n", cfg->dev_max,
+              cfg->dev_max, s->dev.ids.n);
+      s->dev.ids.n = cfg->dev_max;
+    }
   }
   PST_CHECK(pst_config_finalize(cfg));
+  const int decoder = !strcmp(cfg->arch, "gpt2") || !strcmp(cfg->arch, "llama");
+  if (decoder != !strcmp(cfg->task, "lm"))
+    PST_ERR(PST_ERR_CONFIG, "the model is a %s (model.arch = %s) but data.task = %s", decoder ? "decoder" : "encoder",
+            cfg->arch, cfg->task);
   return PST_OK;
 }
 
