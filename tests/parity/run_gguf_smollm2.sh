@@ -7,7 +7,10 @@
 #   - against transformers' own reading of the same file (tests/reference/gguf_smollm2_hf.py:
 #     load_gguf_checkpoint, saved as a Hugging Face directory; transformers 4.46.3 from
 #     scripts/ref-transformers): the whole pst llama model loaded by the GGUF loader equals the
-#     one loaded by pst's Hugging Face loader, bit for bit (the q/k un-permutation included).
+#     one loaded by pst's Hugging Face loader, bit for bit (the q/k un-permutation included);
+#   - the logits of ten real sentences (E2E, SST-2) against transformers' LlamaForCausalLM on that
+#     directory (tests/reference/smollm2_ref.py), pst loading the directory and the GGUF: <= 1e-4
+#     relative (tests/parity/test_lm_logits).
 # Fails, never skips, when the file or a reference stack cannot be had. The 540 MB directory is
 # removed afterwards.
 set -u
@@ -32,5 +35,15 @@ TQDM_DISABLE=1 PYTHONPATH="$REF:$ref" "$PY" "$top_srcdir/tests/reference/gguf_sm
   { rm -rf "$hf"; echo "FAIL: gguf_smollm2_hf.py" >&2; exit 1; }
 "$top_builddir/tests/parity/gguf_smollm2" "$model" "$out" "$hf"
 rc=$?
-rm -rf "$hf"
+# the logits of ten real sentences: transformers' LlamaForCausalLM on that directory (tokenized by
+# transformers' tokenizer of the GGUF) against pst from the directory and from the GGUF itself
+logits="$top_builddir/tests/parity/smollm2_logits.safetensors"
+if TQDM_DISABLE=1 PYTHONPATH="$REF:$ref" "$PY" "$top_srcdir/tests/reference/smollm2_ref.py" "$model" "$hf" \
+    "$top_srcdir/../shared/data" "$logits"; then
+  "$top_builddir/tests/parity/test_lm_logits" "$logits" "$hf" 1e-4 || rc=1
+  "$top_builddir/tests/parity/test_lm_logits" "$logits" "$model" 1e-4 || rc=1
+else
+  echo "FAIL: smollm2_ref.py" >&2; rc=1
+fi
+rm -rf "$hf" "$logits"
 exit $rc

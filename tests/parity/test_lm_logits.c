@@ -1,9 +1,10 @@
 /* test_lm_logits.c — a real pretrained decoder in pst against transformers' logits
  * (tests/parity/run_smollm2_parity.sh: SmolLM2-135M-Instruct).
  *
- * usage: test_lm_logits REF.safetensors HF_DIR [TOL]
+ * usage: test_lm_logits REF.safetensors MODEL [TOL]
  * REF (tests/reference/smollm2_ref.py) holds input_ids, attention_mask [B,T] and logits [B,T,V].
- * pst builds the model from HF_DIR (config.json + safetensors) with pst.method = lora (W' = W0 +
+ * pst builds the model from MODEL — a Hugging Face directory (config.json + safetensors) or a
+ * GGUF file (dequantized by pst's own reader) — with pst.method = lora (W' = W0 +
  * U V with V = 0: exactly the pretrained weights, no mask), runs the same right-padded batch and
  * compares the logits of every real token: max |pst - ref| / max |ref| <= TOL (default 1e-4). It
  * also prints pst's mean next-token loss over the batch. Exit 0 = within TOL, 1 = not, 2 = error. */
@@ -11,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pst/batch.h"
 #include "pst/data.h"
 #include "pst/config.h"
+#include "pst/gguf_llama.h"
 #include "pst/hfmodel.h"
 #include "pst/model.h"
 #include "pst/safetensors.h"
@@ -36,7 +39,7 @@ static void *read_all(const pst_safetensors *st, const char *name, int i32, long
 
 int main(int argc, char **argv) {
   if (argc < 3 || argc > 4) {
-    fprintf(stderr, "usage: %s REF.safetensors HF_DIR [TOL]\n", argv[0]);
+    fprintf(stderr, "usage: %s REF.safetensors HF_DIR|MODEL.gguf [TOL]\n", argv[0]);
     return 2;
   }
   const double tol = argc == 4 ? atof(argv[3]) : 1e-4;
@@ -55,7 +58,10 @@ int main(int argc, char **argv) {
   const int B = (int)sh[0], T = (int)sh[1], V = (int)shl[2];
   pst_config cfg;
   pst_config_defaults(&cfg);
-  DIE_ON(pst_hf_read_config(argv[2], &cfg, NULL));
+  struct stat sb;
+  const int gguf = stat(argv[2], &sb) == 0 && S_ISREG(sb.st_mode);
+  if (gguf) DIE_ON(pst_gguf_read_config(argv[2], &cfg));
+  else DIE_ON(pst_hf_read_config(argv[2], &cfg, NULL));
   DIE_ON(pst_config_set(&cfg, "data.task=lm"));
   DIE_ON(pst_config_set(&cfg, "pst.method=lora"));
   char kv[64];
@@ -68,7 +74,8 @@ int main(int argc, char **argv) {
   }
   pst_model *m;
   DIE_ON(pst_model_create(&m, &cfg, B, T, NULL));
-  DIE_ON(pst_hf_load_weights(argv[2], m));
+  if (gguf) DIE_ON(pst_gguf_load_weights(argv[2], m, NULL));
+  else DIE_ON(pst_hf_load_weights(argv[2], m));
   pst_batch b;
   DIE_ON(pst_batch_alloc(&b, B, T, PST_TASK_LM));
   for (long n = 0; n < (long)B * T; n++) {

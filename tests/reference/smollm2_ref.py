@@ -4,7 +4,8 @@
 Usage: PYTHONPATH=.ref/transformers:.ref/gguf /usr/bin/python3 tests/reference/smollm2_ref.py \
            MODEL.gguf HF_DIR DATA_DIR OUT.safetensors
 
-HF_DIR is the directory tests/reference/gguf_to_hf.py wrote from MODEL.gguf (head tied). Ten real
+HF_DIR is the directory tests/reference/gguf_smollm2_hf.py wrote from MODEL.gguf (transformers' own
+GGUF reading, head tied). Ten real
 sentences (five E2E references from DATA_DIR/e2e/lora/test.txt, five GLUE SST-2 dev sentences) are
 tokenized with transformers' tokenizer of the GGUF file (AutoTokenizer, gguf_file=...), right-padded
 to the longest, and run through LlamaForCausalLM (transformers 4.46, eager attention, float32).
