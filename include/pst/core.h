@@ -64,5 +64,7 @@ void pst_free(void *p);
 double pst_now(void);
 /* Peak resident set size of this process in bytes (from getrusage). */
 size_t pst_peak_rss(void);
+/* A tensor shape as text, "[2, 3]", into buf (truncated if it does not fit; cap >= 1). */
+void pst_fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
 
 #endif

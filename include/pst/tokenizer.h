@@ -189,6 +189,14 @@ int pst_utf8_put(unsigned char *out, int32_t cp);
  * continuation byte, a bad lead byte, an overlong form, a surrogate, a code point above
  * U+10FFFF, a bad or missing continuation byte), or -1 if s is valid. */
 long pst_utf8_invalid_at(const unsigned char *s, size_t len);
+/* Length of the well-formed UTF-8 sequence at s[0..len) (len >= 1), or -(length of its maximal
+ * ill-formed subpart) (at least 1), per Unicode's "maximal subpart" practice. */
+long pst_utf8_seq(const unsigned char *s, size_t len);
+/* GPT-2 regex class (pst_gpt2_char_class) of the code point at s[i] of valid UTF-8; *next = the
+ * offset after it. */
+int pst_gpt2_class_at(const unsigned char *s, size_t i, size_t *next);
+/* End of the run of class k starting at i (s[0..len) valid UTF-8). */
+size_t pst_gpt2_run_end(const unsigned char *s, size_t len, size_t i, int k);
 
 /* Whole file into a NUL-terminated malloc'd buffer (PST_ERR_IO naming path). */
 pst_err pst_tok_read_file(const char *path, char **buf, size_t *len);

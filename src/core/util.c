@@ -2,6 +2,7 @@
 #include "pst/core.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -57,4 +58,13 @@ size_t pst_peak_rss(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (size_t)ru.ru_maxrss * 1024;
+}
+
+void pst_fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
+  size_t len = 0;
+  buf[0] = 0;
+  len += (size_t)snprintf(buf, cap, "[");
+  for (int i = 0; i < ndim && len < cap; i++)
+    len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+  if (len < cap) snprintf(buf + len, cap - len, "]");
 }

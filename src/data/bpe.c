@@ -75,18 +75,16 @@ int pst_gpt2_char_class(int32_t c) {
   return CL_OTHER;
 }
 
-/* Class of the code point at s[i] (valid UTF-8); *next = offset after it. */
-static int class_at(const unsigned char *s, size_t i, size_t *next) {
+int pst_gpt2_class_at(const unsigned char *s, size_t i, size_t *next) {
   int32_t c;
   *next = i + (size_t)pst_utf8_next(s + i, &c);
   return pst_gpt2_char_class(c);
 }
 
-/* End of the run of class k starting at i. */
-static size_t run_end(const unsigned char *s, size_t len, size_t i, int k) {
+size_t pst_gpt2_run_end(const unsigned char *s, size_t len, size_t i, int k) {
   while (i < len) {
     size_t nx;
-    if (class_at(s, i, &nx) != k) break;
+    if (pst_gpt2_class_at(s, i, &nx) != k) break;
     i = nx;
   }
   return i;
@@ -114,19 +112,19 @@ pst_err pst_gpt2_pretokenize(const char *text, size_t len,
       }
     }
     size_t nx;
-    int k = class_at(s, i, &nx);
+    int k = pst_gpt2_class_at(s, i, &nx);
     if (s[i] == ' ' && nx < len) { /* " ?" before a letter, number or other run */
       size_t nx2;
-      int k2 = class_at(s, nx, &nx2);
+      int k2 = pst_gpt2_class_at(s, nx, &nx2);
       if (k2 != CL_SPACE) {
-        end = run_end(s, len, nx2, k2);
+        end = pst_gpt2_run_end(s, len, nx2, k2);
         PST_CHECK(fn(ctx, text + i, end - i));
         i = end;
         continue;
       }
     }
     if (k != CL_SPACE) {
-      end = run_end(s, len, nx, k);
+      end = pst_gpt2_run_end(s, len, nx, k);
     } else {
       /* \s+(?!\S): the whole run at the end of the text; before a non-space, all but its
        * last character (which then starts the next piece) unless that leaves nothing, in
@@ -135,7 +133,7 @@ pst_err pst_gpt2_pretokenize(const char *text, size_t len,
       end = nx;
       while (end < len) {
         size_t n2;
-        if (class_at(s, end, &n2) != CL_SPACE) break;
+        if (pst_gpt2_class_at(s, end, &n2) != CL_SPACE) break;
         last = end;
         end = n2;
       }

@@ -28,43 +28,15 @@ static pst_err dbuf_put(dbuf *b, const void *s, size_t len) {
   return PST_OK;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0..len), or -(length of its maximal
- * ill-formed subpart) (at least 1), per Unicode's "maximal subpart" practice. */
-static long utf8_seq(const unsigned char *s, size_t len) {
-  unsigned c = s[0];
-  int need;
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) need = 1;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return -1;
-  }
-  size_t i = 1;
-  for (int k = 0; k < need; k++, i++) {
-    if (i >= len) return -(long)i;
-    unsigned b = s[i];
-    if (k == 0 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return -(long)i;
-  }
-  return (long)i;
-}
-
 pst_err pst_utf8_lossy(const unsigned char *s, size_t len, char **out) {
   *out = NULL;
   dbuf b = {0};
   pst_err rc = dbuf_put(&b, "", 0);
   for (size_t i = 0; i < len && !rc;) {
-    long l = utf8_seq(s + i, len - i);
+    long l = pst_utf8_seq(s + i, len - i);
     if (l > 0) {
       size_t j = i + (size_t)l; /* copy the run of valid sequences at once */
-      while (j < len && (l = utf8_seq(s + j, len - j)) > 0) j += (size_t)l;
+      while (j < len && (l = pst_utf8_seq(s + j, len - j)) > 0) j += (size_t)l;
       rc = dbuf_put(&b, s + i, j - i);
       i = j;
     } else {

@@ -4,22 +4,6 @@
  * (pst_gpt2_char_class: Oniguruma's \s, \p{L}, \p{N} as HF tokenizers sees them). */
 #include "pst/tokenizer.h"
 
-/* Class of the code point at s[i] (valid UTF-8); *next = offset after it. */
-static int class_at(const unsigned char *s, size_t i, size_t *next) {
-  int32_t c;
-  *next = i + (size_t)pst_utf8_next(s + i, &c);
-  return pst_gpt2_char_class(c);
-}
-
-/* End of the run of class k starting at i. */
-static size_t run_end(const unsigned char *s, size_t len, size_t i, int k) {
-  while (i < len) {
-    size_t nx;
-    if (class_at(s, i, &nx) != k) break;
-    i = nx;
-  }
-  return i;
-}
 
 static int lower_ascii(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
@@ -44,18 +28,18 @@ static size_t llama3_match(const unsigned char *s, size_t len, size_t i, int max
   size_t m = contraction_ci(s, len, i);
   if (m) return i + m;
   size_t n1;
-  int k0 = class_at(s, i, &n1);
+  int k0 = pst_gpt2_class_at(s, i, &n1);
   /* [^\r\n\p{L}\p{N}]?\p{L}+ : the optional character, then a letter run */
   if (k0 != PST_GPT2_LETTER && k0 != PST_GPT2_NUMBER && s[i] != '\r' && s[i] != '\n' && n1 < len) {
     size_t n2;
-    if (class_at(s, n1, &n2) == PST_GPT2_LETTER) return run_end(s, len, n2, PST_GPT2_LETTER);
+    if (pst_gpt2_class_at(s, n1, &n2) == PST_GPT2_LETTER) return pst_gpt2_run_end(s, len, n2, PST_GPT2_LETTER);
   }
-  if (k0 == PST_GPT2_LETTER) return run_end(s, len, n1, PST_GPT2_LETTER);
+  if (k0 == PST_GPT2_LETTER) return pst_gpt2_run_end(s, len, n1, PST_GPT2_LETTER);
   if (k0 == PST_GPT2_NUMBER) { /* \p{N}{1,max_digits} */
     size_t e = n1;
     for (int d = 1; d < max_digits && e < len; d++) {
       size_t nx;
-      if (class_at(s, e, &nx) != PST_GPT2_NUMBER) break;
+      if (pst_gpt2_class_at(s, e, &nx) != PST_GPT2_NUMBER) break;
       e = nx;
     }
     return e;
@@ -64,20 +48,20 @@ static size_t llama3_match(const unsigned char *s, size_t len, size_t i, int max
   size_t j = i;
   if (s[i] == ' ' && n1 < len) {
     size_t n2;
-    if (class_at(s, n1, &n2) == PST_GPT2_OTHER) j = n1;
+    if (pst_gpt2_class_at(s, n1, &n2) == PST_GPT2_OTHER) j = n1;
   }
   size_t nj;
-  if (class_at(s, j, &nj) == PST_GPT2_OTHER) {
-    size_t e = run_end(s, len, nj, PST_GPT2_OTHER);
+  if (pst_gpt2_class_at(s, j, &nj) == PST_GPT2_OTHER) {
+    size_t e = pst_gpt2_run_end(s, len, nj, PST_GPT2_OTHER);
     while (e < len && (s[e] == '\r' || s[e] == '\n')) e++;
     return e;
   }
   /* here s[i] is white space. \s*[\r\n]+ : up to the last CR / LF of the white-space run */
-  size_t e = run_end(s, len, n1, PST_GPT2_SPACE), last_nl = 0, last = i;
+  size_t e = pst_gpt2_run_end(s, len, n1, PST_GPT2_SPACE), last_nl = 0, last = i;
   int have_nl = 0;
   for (size_t p = i; p < e;) {
     size_t nx;
-    class_at(s, p, &nx);
+    pst_gpt2_class_at(s, p, &nx);
     if (s[p] == '\r' || s[p] == '\n') have_nl = 1, last_nl = p;
     last = p;
     p = nx;
@@ -106,12 +90,12 @@ pst_err pst_digits_pretokenize(const char *text, size_t len, int individual, pst
   size_t start = 0;
   for (size_t i = 0; i < len;) {
     size_t nx;
-    if (class_at(s, i, &nx) != PST_GPT2_NUMBER) {
+    if (pst_gpt2_class_at(s, i, &nx) != PST_GPT2_NUMBER) {
       i = nx;
       continue;
     }
     if (i > start) PST_CHECK(fn(ctx, text + start, i - start));
-    size_t e = individual ? nx : run_end(s, len, nx, PST_GPT2_NUMBER);
+    size_t e = individual ? nx : pst_gpt2_run_end(s, len, nx, PST_GPT2_NUMBER);
     PST_CHECK(fn(ctx, text + i, e - i));
     i = start = e;
   }

@@ -177,33 +177,37 @@ int pst_utf8_put(unsigned char *o, int32_t cp) {
 /* Strict UTF-8 (RFC 3629): the lead byte fixes the allowed range of the second byte, which
  * rules out overlong forms, surrogates and code points above U+10FFFF. The offset returned is
  * that of the first byte of the malformed sequence (as Python's UnicodeDecodeError.start). */
+long pst_utf8_seq(const unsigned char *s, size_t len) {
+  unsigned c = s[0];
+  int need;
+  unsigned lo = 0x80, hi = 0xBF;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) need = 1;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return -1;
+  }
+  size_t i = 1;
+  for (int k = 0; k < need; k++, i++) {
+    if (i >= len) return -(long)i;
+    unsigned b = s[i];
+    if (k == 0 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return -(long)i;
+  }
+  return (long)i;
+}
+
 long pst_utf8_invalid_at(const unsigned char *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    int need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else
-      return (long)i;
-    for (int k = 1; k <= need; k++) {
-      if (i + (size_t)k >= len) return (long)i; /* truncated sequence */
-      unsigned b = s[i + (size_t)k];
-      if (b < (k == 1 ? lo : 0x80u) || b > (k == 1 ? hi : 0xBFu)) return (long)i;
-    }
-    i += (size_t)need + 1;
+  for (size_t i = 0; i < len;) {
+    const long n = pst_utf8_seq(s + i, len - i);
+    if (n < 0) return (long)i;
+    i += (size_t)n;
   }
   return -1;
 }

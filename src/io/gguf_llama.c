@@ -256,12 +256,6 @@ int pst_gguf_llama_key_used(const char *arch, const char *key) {
 
 /* ---- loading ---- */
 
-static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
-  size_t len = (size_t)snprintf(buf, cap, "[");
-  for (int i = 0; i < ndim && len < cap; i++)
-    len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
-  if (len < cap) snprintf(buf + len, cap - len, "]");
-}
 
 /* A shard must lie inside its global tensor and match it in the other dimension. */
 static pst_err check_shard(const pst_tensor_info *t) {
@@ -350,8 +344,8 @@ static pst_err load_tensor(gg_load *L, const pst_tensor_info *t) {
     int64_t have[PST_GGUF_MAX_DIMS];
     for (int i = 0; i < gt->ndim; i++) have[i] = gt->ne[gt->ndim - 1 - i];
     char hs[128], ws[128];
-    fmt_shape(hs, sizeof hs, gt->ndim, have);
-    fmt_shape(ws, sizeof ws, t->ndim, t->gshape);
+    pst_fmt_shape(hs, sizeof hs, gt->ndim, have);
+    pst_fmt_shape(ws, sizeof ws, t->ndim, t->gshape);
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s%s (for pst tensor '%s')", path, src, hs, ws,
             perm ? " in whole heads of even size" : "", t->name);
   }

@@ -646,12 +646,6 @@ int pst_hf_name_of(pst_hf_family family, const char *prefix, const char *name, p
   return 1;
 }
 
-static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
-  size_t len = (size_t)snprintf(buf, cap, "[");
-  for (int i = 0; i < ndim && len < cap; i++)
-    len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
-  if (len < cap) snprintf(buf + len, cap - len, "]");
-}
 
 typedef struct {
   const char *dir;
@@ -744,8 +738,8 @@ static pst_err load_tensor(hf_load *L, const pst_tensor_info *t) {
   if (s.x == X_ROWS) ok = ht->ndim == 2 && ht->shape[0] >= want[0] && ht->shape[1] == want[1];
   if (!ok) {
     char have[128], exp[128];
-    fmt_shape(have, sizeof have, ht->ndim, ht->shape);
-    fmt_shape(exp, sizeof exp, wnd, want);
+    pst_fmt_shape(have, sizeof have, ht->ndim, ht->shape);
+    pst_fmt_shape(exp, sizeof exp, wnd, want);
     if (!t->required && !strncmp(t->name, "cls.", 4) && ht->ndim == wnd && (wnd == 1 || ht->shape[1] == want[1])) {
       /* a classifier for another label count: a fresh head, as for a new task */
       pst_log(1, "pst: %s: '%s' has shape %s but the model has %lld labels: %s keeps its initial values\n",

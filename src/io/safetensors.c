@@ -113,15 +113,6 @@ float pst_bf16_to_f32(uint16_t h) {
   return f;
 }
 
-/* "[2, 3]" into buf (truncated if it does not fit). */
-static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
-  size_t len = 0;
-  buf[0] = 0;
-  len += (size_t)snprintf(buf, cap, "[");
-  for (int i = 0; i < ndim && len < cap; i++)
-    len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
-  if (len < cap) snprintf(buf + len, cap - len, "]");
-}
 
 /* Element count of a shape; -1 if it overflows uint64. Order independent: any zero
  * dimension gives 0 even if the other dimensions multiply past 2^64. */
@@ -193,7 +184,7 @@ static pst_err parse_entry(const pst_safetensors *st, const char *name, json_t *
   uint64_t numel;
   size_t esize = pst_dtype_size(t->dtype);
   if (shape_numel(t->ndim, t->shape, &numel) || numel > UINT64_MAX / esize) {
-    fmt_shape(sbuf, sizeof sbuf, t->ndim, t->shape);
+    pst_fmt_shape(sbuf, sizeof sbuf, t->ndim, t->shape);
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s': byte size of shape %s overflows", path, name,
             sbuf);
   }
@@ -218,7 +209,7 @@ static pst_err parse_entry(const pst_safetensors *st, const char *name, json_t *
             "%s: tensor '%s': data offsets [%llu, %llu) exceed the data section (%llu bytes)",
             path, name, (ull)b, (ull)e, (ull)st->data_size);
   if (e - b != need) {
-    fmt_shape(sbuf, sizeof sbuf, t->ndim, t->shape);
+    pst_fmt_shape(sbuf, sizeof sbuf, t->ndim, t->shape);
     PST_ERR(PST_ERR_FORMAT,
             "%s: tensor '%s': data offsets [%llu, %llu) span %llu bytes but shape %s of %s "
             "needs %llu bytes",
@@ -425,8 +416,8 @@ static pst_err lookup(const pst_safetensors *st, const char *name, int ndim,
   for (int i = 0; same && i < ndim; i++) same = shape[i] == t->shape[i];
   if (!same) {
     char have[256], want[256];
-    fmt_shape(have, sizeof have, t->ndim, t->shape);
-    fmt_shape(want, sizeof want, ndim, shape);
+    pst_fmt_shape(have, sizeof have, t->ndim, t->shape);
+    pst_fmt_shape(want, sizeof want, ndim, shape);
     PST_ERR(PST_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s", st->path, name, have,
             want);
   }
