@@ -7,7 +7,11 @@
  * GGUF file (dequantized by pst's own reader) — with pst.method = lora (W' = W0 +
  * U V with V = 0: exactly the pretrained weights, no mask), runs the same right-padded batch and
  * compares the logits of every real token: max |pst - ref| / max |ref| <= TOL (default 1e-4). It
- * also prints pst's mean next-token loss over the batch. Exit 0 = within TOL, 1 = not, 2 = error. */
+ * also prints pst's mean next-token loss over the batch. From a GGUF file it also tokenizes the
+ * reference's sentences (metadata "sentences", one per line) with pst's tokenizer of the GGUF
+ * metadata and requires the reference's ids (SmolLM2's tokenizer rebuilt with PyPI tokenizers),
+ * and the same for the 2,000 texts of REF.texts (one per line; ids in tok.ids / tok.offsets).
+ * Exit 0 = within TOL and equal ids, 1 = not, 2 = error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +25,88 @@
 #include "pst/hfmodel.h"
 #include "pst/model.h"
 #include "pst/safetensors.h"
+#include "pst/tokenizer.h"
 
 #define DIE_ON(call) do { if (call) { pst_err_print(stderr, 1); return 2; } } while (0)
+
+/* The texts of PATH.texts (one per line) against tok.ids / tok.offsets of st; returns the number
+ * of texts whose ids differ (all of them when the file or the tensors are missing). */
+static int check_texts(const pst_tokenizer *tok, const pst_safetensors *st) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s.texts", pst_st_path(st));
+  const pst_st_tensor *to = pst_st_find(st, "tok.offsets"), *ti = pst_st_find(st, "tok.ids");
+  FILE *f = fopen(path, "r");
+  if (!f || !to || !ti) {
+    printf("FAIL: %s or tok.ids / tok.offsets missing\n", path);
+    if (f) fclose(f);
+    return 1;
+  }
+  const long n = (long)to->shape[0] - 1;
+  int32_t *off = malloc((size_t)(n + 1) * sizeof *off), *ids = malloc((size_t)(ti->shape[0] + 1) * sizeof *ids);
+  int bad = 0, broken = 0;
+  if (!off || !ids || pst_st_read_i32(st, "tok.offsets", off, 1, to->shape) ||
+      pst_st_read_i32(st, "tok.ids", ids, 1, ti->shape)) {
+    pst_err_print(stderr, 1);
+    broken = 1;
+  }
+  char *line = NULL;
+  size_t lcap = 0;
+  int32_t *mine = NULL;
+  int cap = 0;
+  long i = 0;
+  for (; !broken && i < n && getline(&line, &lcap, f) > 0; i++) {
+    line[strcspn(line, "\n")] = 0;
+    int m = 0;
+    int same = !pst_tokenize(tok, line, &mine, &m, &cap) && m == off[i + 1] - off[i];
+    for (int k = 0; same && k < m; k++) same = mine[k] == ids[off[i] + k];
+    if (!same && bad++ < 5) printf("FAIL tokens of text %ld: %s\n", i + 1, line);
+  }
+  if (i < n) bad += (int)(n - i);
+  printf("%s: %ld of %ld real texts tokenized to the reference ids\n", bad ? "FAIL" : "ok", n - bad, n);
+  free(line);
+  free(mine);
+  free(off);
+  free(ids);
+  fclose(f);
+  return bad;
+}
+
+/* pst's GGUF tokenizer on the reference's sentences against its ids [B,T] (am: real tokens);
+ * returns the number of sentences whose ids differ. */
+static int check_tokens(const char *gguf, const pst_safetensors *st, const int32_t *ids, const int32_t *am, int B,
+                        int T, int vocab) {
+  const char *sents = pst_st_metadata(st, "sentences");
+  pst_tokenizer *tok;
+  if (!sents || pst_gguf_tokenizer_build(gguf, vocab, &tok)) {
+    pst_err_print(stderr, 1);
+    printf("FAIL: no sentences in the reference or no tokenizer in %s\n", gguf);
+    return B;
+  }
+  int bad = 0, b = 0;
+  for (const char *p = sents; b < B; b++) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    char *text = strndup(p, len);
+    int32_t *mine = NULL;
+    int n = 0, cap = 0, nref = 0;
+    for (int t = 0; t < T; t++) nref += am[(long)b * T + t] != 0;
+    const int32_t *ref = ids + (long)b * T;
+    int same = text && !pst_tokenize(tok, text, &mine, &n, &cap) && n == nref;
+    for (int i = 0; same && i < n; i++) same = mine[i] == ref[i];
+    if (!same) {
+      printf("FAIL tokens of sentence %d (%s): pst %d ids, reference %d\n", b, text ? text : "?", n, nref);
+      bad++;
+    }
+    free(mine);
+    free(text);
+    p = nl ? nl + 1 : p + len;
+  }
+  printf("%s: pst's tokenizer of %s gives the reference ids for %d of %d sentences\n", bad ? "FAIL" : "ok", gguf,
+         B - bad, B);
+  bad += check_texts(tok, st);
+  pst_tokenizer_free(tok);
+  return bad;
+}
 
 static void *read_all(const pst_safetensors *st, const char *name, int i32, long *n, int64_t *shape, int *ndim) {
   const pst_st_tensor *t = pst_st_find(st, name);
@@ -101,7 +185,7 @@ int main(int argc, char **argv) {
     }
   }
   const double rel = maxdiff / (maxref > 0 ? maxref : 1);
-  const int ok = rel <= tol;
+  const int ok = rel <= tol && (!gguf || check_tokens(argv[2], st, ids, am, B, T, cfg.vocab) == 0);
   printf("%s: %s logits of %ld real tokens (B %d, T %d, V %d): max |pst - ref| %.3e, relative %.3e (tol %.1e; "
          "worst %.6g vs %.6g); pst mean next-token loss %.4f\n", ok ? "ok" : "FAIL", argv[2], real, B, T, V, maxdiff,
          rel, tol, lg[at], ref[at], loss);
