@@ -4,7 +4,8 @@
 #     ends with trainables, masks, results.json and metrics.jsonl (less elapsed_s)
 #     byte-identical to the uninterrupted run; the same for SIGUSR1 on a 1 x 2 MPI job;
 #  2. reshard: a checkpoint written on dp 2 x tp 2 resumes on 1x1, 4x1 and 1x4: masks equal at
-#     every step, losses and tensors within 1e-5 (tests/mpi/compare_runs.py);
+#     every step, losses and tensors within 1e-5 (tests/mpi/compare_runs.py); a tiny LLaMA:
+#     exact resume, and written on 1 x 2 at step 12, resumed on 2 x 1;
 #  3. corruption: the newest checkpoint with bytes flipped, or truncated, is reported and
 #     --resume auto takes the previous one;
 #  4. SIGKILL of the process group at a random moment, 20 times (mid-write included, with a
@@ -95,6 +96,31 @@ for layout in 1x1 4x1 1x4; do
     fail "reshard 2x2 -> $layout"; tail -3 "$tmp/err"
   fi
 done
+
+# the LLaMA family (tests/fixtures/llama-tiny.ini: grouped-query attention, tied head, LM on E2E
+# pairs): SIGTERM and exact resume; a checkpoint written on 1 x 2 resumed on 2 x 1
+shared=$(cd "$top_srcdir/../shared/data" && pwd)
+head -n 120 "$shared/e2e/lora/train.txt" >"$tmp/e2e.txt"
+head -n 16 "$shared/e2e/lora/valid.txt" >"$tmp/e2e-dev.txt"
+L="-c $top_srcdir/tests/fixtures/llama-tiny.ini data.train=$tmp/e2e.txt data.dev=$tmp/e2e-dev.txt
+  data.tokenizer=$shared/vocab/gpt2 train.steps=16 train.eval_every=4 ckpt.every=4 train.log_every=100
+  train.batch_size=4 dist.check_replicas=1"
+"$PST" train $L "train.run_dir=$tmp/lfull" 2>/dev/null || fail "llama uninterrupted run"
+stop_at_7 TERM "$tmp/lres" "$PST" train $L; rc=$?
+if [ $rc -eq 75 ] && "$PST" train $L "train.run_dir=$tmp/lres" --resume auto 2>"$tmp/lres2.err" &&
+   same_run "$tmp/lfull" "$tmp/lres"; then
+  ok "llama: SIGTERM, resumed: byte-identical results"
+else
+  fail "llama exact resume (exit $rc)"; tail -n 3 "$tmp/lres.err" "$tmp/lres2.err"
+fi
+mpirun -np 2 "$PST" train $L dist.tp=2 "train.run_dir=$tmp/l12" 2>/dev/null || fail "llama 1x2 run"
+mkdir -p "$tmp/l21" && cp "$tmp/l12/metrics.jsonl" "$tmp/l21/"
+if mpirun -np 2 "$PST" train $L "train.run_dir=$tmp/l21" --resume "$tmp/l12/checkpoints/ckpt-00000012.h5" \
+     2>"$tmp/err" && "$PY" "$top_srcdir/tests/mpi/compare_runs.py" "$tmp/lfull" "$tmp/l21" 1e-5; then
+  ok "llama: written 1x2 at step 12, resumed on 2x1"
+else
+  fail "llama reshard 1x2 -> 2x1"; tail -n 3 "$tmp/err"
+fi
 
 # 3. a corrupted or truncated newest checkpoint: reported, the previous one is used
 for damage in flip truncate; do
