@@ -52,10 +52,10 @@ pst_err pst_llama_alloc(pst_model *m) {
   const size_t N = (size_t)m->N, C = (size_t)m->C, L = (size_t)m->cfg.layers;
   const size_t Cl = (size_t)m->Cl, Kl = (size_t)m->Kl, Fl = (size_t)m->Fl, V = (size_t)m->V;
   const size_t P = (size_t)m->B * m->NHl * m->T * m->T, h2 = (size_t)m->hs / 2;
-  const size_t maxpos = (size_t)m->cfg.max_positions;
+  const size_t npos = (size_t)m->T; /* rotary table rows: the positions a batch uses */
   /* per layer: ln1 res1 ln2 out (4 NC) + q ctx (2 N Cl) + k v (2 N Kl) + gate up h (3 N Fl) + probs + 2 N */
   const size_t per_layer = 4 * N * C + 2 * N * Cl + 2 * N * Kl + 3 * N * Fl + P + 2 * N;
-  const size_t total = L * per_layer + N * C + N * C + N + N * V + 2 * maxpos * h2;
+  const size_t total = L * per_layer + N * C + N * C + N + N * V + 2 * npos * h2;
   PST_CHECK(pst_calloc((void **)&m->act_buf, total, sizeof(float), "activations"));
   PST_CHECK(pst_calloc((void **)&m->lacts, L, sizeof(pst_llama_acts), "activations"));
   float *p = m->act_buf;
@@ -84,8 +84,8 @@ pst_err pst_llama_alloc(pst_model *m) {
   TAKE(m->lnf, N * C);
   TAKE(m->lnf_rstd, N);
   TAKE(m->logits, N * V);
-  TAKE(m->rope_cos, maxpos * h2);
-  TAKE(m->rope_sin, maxpos * h2);
+  TAKE(m->rope_cos, npos * h2);
+  TAKE(m->rope_sin, npos * h2);
   if ((size_t)(p - m->act_buf) != total) PST_ERR(PST_ERR_INTERNAL, "llama activation layout mismatch");
 
   const size_t gtotal = 4 * N * C + 2 * N * Cl + 2 * N * Kl + 3 * N * Fl + N * V;
@@ -108,7 +108,7 @@ pst_err pst_llama_alloc(pst_model *m) {
   const int scaling = !strcmp(c->rope_scaling, "linear")   ? PST_ROPE_LINEAR
                       : !strcmp(c->rope_scaling, "llama3") ? PST_ROPE_LLAMA3
                                                            : PST_ROPE_NONE;
-  rope_table(m->rope_cos, m->rope_sin, c->max_positions, m->hs, c->rope_theta, scaling, c->rope_factor,
+  rope_table(m->rope_cos, m->rope_sin, m->T, m->hs, c->rope_theta, scaling, c->rope_factor,
              c->rope_low_freq_factor, c->rope_high_freq_factor, c->rope_original_max_positions);
   return PST_OK;
 }

@@ -61,7 +61,7 @@ struct pst_model {
   int Cl, Fl, NHl;
   /* llama: KV key/value heads (KVl on this rank), hs head size, Kl = KVl*hs */
   int KV, KVl, hs, Kl;
-  float *rope_cos, *rope_sin;    /* [max_positions, hs/2] */
+  float *rope_cos, *rope_sin;    /* [T, hs/2]: positions 0..T-1 */
   float *tp_buf;                 /* [N,C] partial input gradients summed over the tp group */
   float ln_eps;
   /* tensors */
