@@ -1,6 +1,7 @@
 #!/bin/sh
 # valgrind.sh — run every cmocka unit test (tests/unit/test_*), the fuzz replays (safetensors,
-# textdata, tokenizer, gguf) and one PyTorch parity case under valgrind memcheck; fails if any
+# textdata, tokenizer, tokenizer.json, gguf), one PyTorch parity case and one LLaMA parity case
+# (with a Hugging Face LLaMA-family load) under valgrind memcheck; fails if any
 # of them has an invalid read/write, a use of uninitialised memory, a definite or indirect
 # leak, or fails on its own.
 # Run by `make check-valgrind` (not part of `make check`: it takes a minute or two).
@@ -74,6 +75,7 @@ vg replay_safetensors "$top_builddir/tests/fuzz/replay_safetensors" \
 vg replay_textdata "$top_builddir/tests/fuzz/replay_textdata" "$top_srcdir/tests/fuzz/corpus/textdata"
 vg replay_tokenizer "$top_builddir/tests/fuzz/replay_tokenizer" "$top_srcdir/tests/fuzz/corpus/tokenizer"
 vg replay_gguf "$top_builddir/tests/fuzz/replay_gguf" "$top_srcdir/tests/fuzz/corpus/gguf"
+vg replay_tokjson "$top_builddir/tests/fuzz/replay_tokjson" "$top_srcdir/tests/fuzz/corpus/tokjson"
 
 # 3. one parity case on a freshly generated fixture
 fx="$out/fixtures"
@@ -85,6 +87,17 @@ else
   n=$((n + 1)); fail=$((fail + 1))
   echo "FAIL test_parity-$PARITY_CASE: fixture generation failed ($PY needs python3-torch;" \
     "see $out/make_fixtures.out)"
+fi
+
+# 4. the LLaMA block: an untied, llama3-rope PST case of the fixtures run_llama_parity.sh made in
+# `make check` (transformers' reference), and its Hugging Face directory through the loader
+lfx="$top_builddir/tests/parity/llama-fixtures"
+if [ -f "$lfx/llama-pst-untied.ini" ] && [ -d "$lfx/qwen2-pst.hf" ]; then
+  vg test_parity-llama-pst-untied "$top_builddir/tests/parity/test_parity" "$lfx/llama-pst-untied.ini"
+  vg test_hf_llama-qwen2 "$top_builddir/tests/parity/test_hf_llama" "$lfx/qwen2-pst.ini" "$lfx/qwen2-pst.hf"
+else
+  n=$((n + 1)); fail=$((fail + 1))
+  echo "FAIL test_parity-llama: no fixtures in $lfx (make check TESTS=tests/parity/run_llama_parity.sh makes them)"
 fi
 
 for name in $failed; do
