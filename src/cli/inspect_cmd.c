@@ -41,7 +41,7 @@ static int group_of(const char *name) {
     ln = 1;
   if (ln) return G_LN;
   if (!strncmp(name, "emb.", 4)) return G_EMB;
-  if (!strncmp(name, "pool.", 5) || !strncmp(name, "cls.", 4)) return G_HEAD;
+  if (!strncmp(name, "pool.", 5) || !strncmp(name, "cls.", 4) || !strcmp(name, "head.w")) return G_HEAD;
   if (!strncmp(name, "blk.", 4) && n > 2 && name[n - 2] == '.' && (name[n - 1] == 'w' || name[n - 1] == 'b'))
     return G_LIN;
   return -1;
@@ -220,9 +220,9 @@ int pst_cmd_inspect_model(int argc, char **argv) {
   pst_err rc = pst_hf_read_config(dir, &cfg, &offset);
   if (!rc) rc = pst_hf_read_num_labels(dir, &labels);
   if (!rc) {
-    int gpt2 = !strcmp(cfg.arch, "gpt2");
+    const int decoder = strcmp(cfg.arch, "bert") != 0;
     if (labels > 0) cfg.num_labels = labels;
-    strcpy(cfg.task, gpt2 ? "lm" : cfg.num_labels == 1 ? "regress" : "classify");
+    strcpy(cfg.task, decoder ? "lm" : cfg.num_labels == 1 ? "regress" : "classify");
     strcpy(cfg.method, "lora"); /* frozen W0, tiny trainables: the checkpoint's memory only */
     cfg.r1 = cfg.r2 = 1;
     cfg.seq_len = 1;
@@ -249,28 +249,38 @@ int pst_cmd_inspect_model(int argc, char **argv) {
         fresh += (long long)t->numel;
     }
 
-  int gpt2 = !strcmp(cfg.arch, "gpt2");
+  const int gpt2 = !strcmp(cfg.arch, "gpt2"), llama = !strcmp(cfg.arch, "llama");
   printf("model directory  %s\n", dir);
   printf("architecture     %s (config.json model_type '%s'; tensor prefix %s%s%s; %s)\n", cfg.arch, rep.model_type,
          rep.prefix[0] ? "'" : "", rep.prefix[0] ? rep.prefix : "none", rep.prefix[0] ? "'" : "",
-         gpt2 ? "pre-LN decoder, LM head tied to emb.tok" : "post-LN encoder");
-  printf("dimensions       hidden %d, layers %d, heads %d (head dim %d), ffn %d, vocab %d\n", cfg.hidden, cfg.layers,
-         cfg.heads, cfg.hidden / cfg.heads, cfg.ffn, cfg.vocab);
+         gpt2    ? "pre-LN decoder, LM head tied to emb.tok"
+         : llama ? "RMSNorm decoder with rotary positions, SwiGLU and grouped-query attention"
+                 : "post-LN encoder");
+  printf("dimensions       hidden %d, layers %d, heads %d (head dim %d)", cfg.hidden, cfg.layers, cfg.heads,
+         cfg.hidden / cfg.heads);
+  if (llama) printf(", kv heads %d", cfg.kv_heads);
+  printf(", ffn %d, vocab %d\n", cfg.ffn, cfg.vocab);
   printf("                 positions %d", cfg.max_positions);
   if (offset) printf(" (position ids start at model.position_offset = %d)", offset);
-  if (!gpt2) printf(", token types %d", cfg.type_vocab);
-  printf(", layer-norm eps %g, activation %s\n", cfg.ln_eps, cfg.activation);
+  if (!gpt2 && !llama) printf(", token types %d", cfg.type_vocab);
+  printf(", %s eps %g, activation %s\n", llama ? "RMSNorm" : "layer-norm", cfg.ln_eps, cfg.activation);
+  if (llama) {
+    printf("                 rope theta %g, rope scaling %s", cfg.rope_theta, cfg.rope_scaling);
+    if (strcmp(cfg.rope_scaling, "none")) printf(" x%g", cfg.rope_factor);
+    printf("; biases: qkv %s, o %s, mlp %s\n", cfg.qkv_bias ? "yes" : "no", cfg.o_bias ? "yes" : "no",
+           cfg.mlp_bias ? "yes" : "no");
+  }
   printf("parameters\n");
   print_count(GROUP_NAMES[G_EMB], count[G_EMB], "");
   print_count(GROUP_NAMES[G_LIN], count[G_LIN], "");
   print_count(GROUP_NAMES[G_LN], count[G_LN], "");
-  if (!gpt2) {
+  if (!gpt2 && !llama) {
     char note[160];
     snprintf(note, sizeof note, "pooler %s, classifier (%d label%s) %s", rep.pool_loaded ? "loaded" : "fresh",
              cfg.num_labels, cfg.num_labels == 1 ? "" : "s", rep.cls_loaded ? "loaded" : "fresh");
     print_count(GROUP_NAMES[G_HEAD], count[G_HEAD], note);
   } else {
-    print_count(GROUP_NAMES[G_HEAD], 0, "tied to emb.tok");
+    print_count(GROUP_NAMES[G_HEAD], count[G_HEAD], cfg.tie_embeddings || gpt2 ? "tied to emb.tok" : "lm_head.weight");
   }
   print_count("total", total, "");
   print_count("from checkpoint", rep.params_loaded, fresh ? "(the rest is a fresh head)" : "");
