@@ -5,17 +5,33 @@ Reads both run dirs' metrics.jsonl and trainables.safetensors (parsed here with 
 with pst) and checks: the same steps; at every step the same mask digest (a layout-
 independent fingerprint of every layer's mask, logged with dist.check_replicas = 1) and the
 loss within TOL relative; every mask tensor byte-identical; every float tensor within TOL
-relative in the L2 norm (||a - b|| <= TOL ||ref||); the dev evaluations of results.json (if
-any) with the same steps and every metric within TOL. Also printed, not judged: the worst single
+relative in the L2 norm (||a - b|| <= TOL ||ref||); the dev evaluations of results.json with
+the same steps and every metric within TOL (a results.json in one run dir only, or an unreadable
+one, is a failure; runs without a dev set write none). Also printed, not judged: the worst single
 element relative to its tensor's largest magnitude — Adam divides each gradient by its own
 running RMS, so an element whose gradient is mostly float-order noise moves by up to lr either
 way, and a few such elements of a tensor that started at zero (V, B) reach ~1e-4 of its scale
 while the tensor as a whole agrees to ~1e-6. Exit status 1 on any failure."""
 import json
+import os
 import struct
 import sys
 
 import numpy as np
+
+
+def load_evals(run_dir, bad):
+    """The dev evaluations of run_dir/results.json; None when the run wrote none (no dev set);
+    an unreadable or malformed file is recorded in bad (and gives [])."""
+    path = os.path.join(run_dir, "results.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)["evals"]
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        bad.append("%s: unreadable (%s)" % (path, e))
+        return []
 
 
 def read_safetensors(path):
@@ -88,11 +104,11 @@ def main():
         if err > tol:
             bad.append("%s: relative L2 difference %.3g" % (name, err))
     evals = 0
-    try:
-        ref_e = json.load(open(ref_dir + "/results.json"))["evals"]
-        run_e = json.load(open(run_dir + "/results.json"))["evals"]
-    except (OSError, KeyError, ValueError):
-        ref_e = run_e = []
+    ref_e, run_e = load_evals(ref_dir, bad), load_evals(run_dir, bad)
+    if (ref_e is None) != (run_e is None):  # a run that failed to write its results fails
+        bad.append("results.json: %s in %s only" % ("present" if ref_e is not None else "missing",
+                                                     ref_dir if ref_e is not None else run_dir))
+    ref_e, run_e = ref_e or [], run_e or []
     if len(ref_e) != len(run_e):
         bad.append("results.json: %d vs %d dev evaluations" % (len(ref_e), len(run_e)))
     for a, b in zip(ref_e, run_e):  # dev metrics (the dp replicas split the dev set)
