@@ -201,6 +201,7 @@ typedef struct {
   char msg[1024]; /* first error, without the line number */
   FILE *f;
   int line, err_line, too_long;
+  int seen_line[sizeof KEYS / sizeof KEYS[0]]; /* line where each key was set, 0 = not yet */
 } ini_ctx;
 
 /* inih reader: counts physical lines and refuses lines inih would split */
@@ -234,6 +235,14 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
     return 0;
   }
   ctx->err_line = ctx->line;
+  int *seen = &ctx->seen_line[k - KEYS];
+  if (*seen) { /* a key given twice: the later would silently win */
+    snprintf(ctx->msg, sizeof ctx->msg, "%s.%s is given twice (lines %d and %d); give it once", k->section, k->key,
+             *seen, ctx->line);
+    ctx->rc = PST_ERR_CONFIG;
+    return 0;
+  }
+  *seen = ctx->line;
   ctx->rc = set_value(ctx->cfg, k, value, "");
   if (ctx->rc) {
     snprintf(ctx->msg, sizeof ctx->msg, "%s", pst_err_message() + 2); /* drop the empty "where: " */
@@ -245,7 +254,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 pst_err pst_config_load(pst_config *cfg, const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) PST_ERR(PST_ERR_IO, "cannot open config '%s': %s", path, strerror(errno));
-  ini_ctx ctx = {cfg, PST_OK, "", f, 0, 0, 0};
+  ini_ctx ctx = {cfg, PST_OK, "", f, 0, 0, 0, {0}};
   int line = ini_parse_stream(read_ini_line, &ctx, on_ini_key, &ctx);
   fclose(f);
   if (ctx.too_long) PST_ERR(PST_ERR_CONFIG, "%s:%d: line longer than %d characters", path, ctx.line, PST_INI_MAX_LINE - 1);

@@ -714,6 +714,23 @@ static void regression_long_value_roundtrip(void **state) {
   roundtrip(&c, "rt_long.ini");
 }
 
+/* A key given twice in a file is an error naming both lines (the later one used to win). */
+static void regression_key_given_twice(void **state) {
+  (void)state;
+  const char *path = write_file("twice.ini", "[optim]\nlr = 1e-3\n\n[train]\nsteps = 3\n[optim]\nlr = 2e-3\n");
+  pst_config c;
+  pst_config_defaults(&c);
+  pst_err_clear();
+  assert_int_equal(pst_config_load(&c, path), PST_ERR_CONFIG);
+  assert_contains(pst_err_message(), "twice.ini:7");
+  assert_contains(pst_err_message(), "optim.lr is given twice (lines 2 and 7)");
+  pst_err_clear();
+  /* the same key in two sections is two keys; a key once per file still loads */
+  path = write_file("once.ini", "[optim]\nlr = 1e-3\n[train]\nsteps = 3\n");
+  pst_config_defaults(&c);
+  assert_int_equal(pst_config_load(&c, path), PST_OK);
+}
+
 static void regression_long_line_named(void **state) {
   (void)state;
   char text[600];
@@ -750,6 +767,7 @@ int main(void) {
       cmocka_unit_test(regression_line_of_key_error_after_syntax_error),
       cmocka_unit_test(regression_long_value_roundtrip),
       cmocka_unit_test(regression_long_line_named),
+      cmocka_unit_test(regression_key_given_twice),
   };
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
