@@ -172,10 +172,18 @@ EOI
 "$PST" train -c "$tmp/gpt2.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "GPT-2 LM on E2E pairs" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || cat "$tmp/err"
-# dev loss after 20 steps below the uniform distribution's ln(50257) = 10.825
-check "GPT-2 dev loss below uniform" /usr/bin/python3 -c "
-import json, sys; r = json.load(open('$tmp/gpt2/results.json'))
-sys.exit(not (r['evals'][-1]['loss'] < 10.8 and r['evals'][-1]['perplexity'] > 1))"
+# learning, with margin: the untrained random model starts near 11 nats (its first training loss,
+# above the uniform ln(50257) = 10.825); after 20 steps the dev loss must be at least 0.3 nat
+# below that first loss (observed 10.98 -> 10.53 on 2026-12-02), below uniform, and falling
+# between the two evaluations. Embeddings, norms and the tied head are frozen random tensors, so
+# a 1-layer, hidden-32 model cannot get far; a model that does not learn stays at ~11.
+check "GPT-2 dev loss 0.3 nat below its first loss, below uniform, falling" /usr/bin/python3 -c "
+import json, sys
+r = json.load(open('$tmp/gpt2/results.json'))
+m = [json.loads(l) for l in open('$tmp/gpt2/metrics.jsonl') if '\"dev\"' not in l]
+first, ev = m[0]['loss'], [e['loss'] for e in r['evals']]
+print('     first loss %.3f, dev %s' % (first, ev))
+sys.exit(not (ev[-1] < first - 0.3 and ev[-1] < 10.825 and ev[-1] < ev[0] and r['evals'][-1]['perplexity'] > 1))"
 
 # inspect-model on GGUF files (committed fixtures of tests/reference/make_gguf_fixtures.py)
 gg="$top_srcdir/tests/fixtures/gguf"
