@@ -50,7 +50,8 @@ make -j"$jobs"
 
 case "$mode" in
   check)
-    make -j"$jobs" check || { cat test-suite.log 2>/dev/null | tail -n 80; exit 1; }
+    make -j"$jobs" check || { cat test-suite.log 2>/dev/null | tail -n 80; tests/skipped.sh .; exit 1; }
+    tests/skipped.sh .   # which test families were skipped (GPU without a device, ...) and why
     # memcheck pass over the unit tests, fuzz replay and one parity case (tests/valgrind.sh)
     if command -v valgrind >/dev/null 2>&1; then make check-valgrind; fi ;;
   demo)
