@@ -40,6 +40,8 @@ pst_params *pst_model_trainables(pst_model *m);
 pst_params *pst_model_frozen(pst_model *m);
 /* Output of the last block of the last forward, [B*T, hidden] (before any final LN/head). */
 const float *pst_model_hidden(const pst_model *m);
+/* BERT's pooler output of the last forward, tanh(pool(x_L[b, 0])) [B, hidden]; NULL for decoders. */
+const float *pst_model_pooled(const pst_model *m);
 /* Logits of the last forward: [B, num_labels] (bert) or [B*T, vocab] (gpt2); *n = count. */
 const float *pst_model_logits(const pst_model *m, long *n);
 /* Sparsified layers: count, and for layer i its name, mask (NULL if none), m, n, nnz. */

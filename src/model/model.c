@@ -326,6 +326,8 @@ const float *pst_model_hidden(const pst_model *m) {
   return m->arch == ARCH_LLAMA ? m->lacts[m->cfg.layers - 1].out : m->acts[m->cfg.layers - 1].out;
 }
 
+const float *pst_model_pooled(const pst_model *m) { return m->arch == ARCH_BERT ? m->pooled : NULL; }
+
 const float *pst_model_logits(const pst_model *m, long *n) {
   *n = m->arch != ARCH_BERT ? (long)m->N * m->V : (long)m->B * m->NL;
   return m->logits;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_hf_parity.sh — a real pretrained model (all-MiniLM-L6-v2, fetched by scripts/get-model)
-# through pst's forward pass against a PyTorch forward on the same weights and sentences
-# (tests/reference/make_hf_fixtures.py): last hidden states within 1e-4 relative.
+# through pst's forward pass against transformers 4.46's BertModel on the same weights and
+# sentences (tests/reference/make_hf_fixtures.py; the reference stack from scripts/ref-transformers):
+# last hidden states and pooler output within 1e-4 relative. Fails, never skips, without it.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -9,5 +10,11 @@ PY=${PST_PYTHON:-/usr/bin/python3}
 md="$top_srcdir/models/all-MiniLM-L6-v2"
 fx="$top_builddir/tests/parity/hf_minilm.safetensors"
 "$PY" "$top_srcdir/scripts/get-model" --dest "$md" || { echo "FAIL: scripts/get-model" >&2; exit 1; }
-"$PY" "$top_srcdir/tests/reference/make_hf_fixtures.py" "$md" "$fx" || { echo "FAIL: make_hf_fixtures.py" >&2; exit 1; }
+REF=${PST_REF_TRANSFORMERS:-$top_srcdir/.ref/transformers}
+if [ ! -d "$REF" ] && ! "$top_srcdir/scripts/ref-transformers" "$REF"; then
+  echo "FAIL: cannot install the reference transformers into $REF (scripts/ref-transformers)" >&2
+  exit 1
+fi
+PYTHONPATH="$REF" "$PY" "$top_srcdir/tests/reference/make_hf_fixtures.py" "$md" "$fx" ||
+  { echo "FAIL: make_hf_fixtures.py" >&2; exit 1; }
 exec "$top_builddir/tests/parity/test_hf_minilm" "$md" "$fx"

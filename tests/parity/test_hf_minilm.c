@@ -6,8 +6,10 @@
  *   MODEL_DIR  default $top_srcdir/models/all-MiniLM-L6-v2 (scripts/get-model installs it)
  *   FIXTURE    default $top_builddir/tests/parity/hf_minilm.safetensors
  * Runs the forward with pst.method = dense and lora (no masks: W' = W0 exactly) and checks
- * max |pst - ref| / max |ref| <= 1e-4 over the real (unpadded) tokens of pst_model_hidden(). A missing model
- * directory or fixture is a failure with the command that makes it, never a skip. */
+ * max |pst - ref| / max |ref| <= 1e-4 over the real (unpadded) tokens of pst_model_hidden(), and
+ * the same for the pooler output (pst_model_pooled, [B, H]: the checkpoint's pooler.dense through
+ * tanh) against the fixture's pooler_output. A missing model directory, fixture or pooler output
+ * is a failure with the command that makes it, never a skip. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,12 +58,13 @@ static int run_method(const char *dir, const char *method, const pst_safetensors
   int32_t *ids = malloc((size_t)N * sizeof *ids), *types = malloc((size_t)N * sizeof *types);
   int32_t *am = malloc((size_t)N * sizeof *am), labels[64] = {0};
   uint8_t *mask = malloc((size_t)N);
-  float *ref = malloc((size_t)N * H * sizeof *ref);
-  const int64_t bt[2] = {B, T}, bth[3] = {B, T, H};
+  float *ref = malloc((size_t)N * H * sizeof *ref), *pref = malloc((size_t)B * H * sizeof *pref);
+  const int64_t bt[2] = {B, T}, bth[3] = {B, T, H}, bh[2] = {B, H};
   int rc = 1;
-  if (!ids || !types || !am || !mask || !ref || B > 64) { printf("FAIL: out of memory\n"); goto out; }
+  if (!ids || !types || !am || !mask || !ref || !pref || B > 64) { printf("FAIL: out of memory\n"); goto out; }
   if (pst_st_read_i32(fx, "input_ids", ids, 2, bt) || pst_st_read_i32(fx, "token_type_ids", types, 2, bt) ||
-      pst_st_read_i32(fx, "attention_mask", am, 2, bt) || pst_st_read_f32(fx, "last_hidden_state", ref, 3, bth)) {
+      pst_st_read_i32(fx, "attention_mask", am, 2, bt) || pst_st_read_f32(fx, "last_hidden_state", ref, 3, bth) ||
+      pst_st_read_f32(fx, "pooler_output", pref, 2, bh)) {
     pst_err_print(stderr, 1);
     printf("FAIL: reading the fixture\n");
     goto out;
@@ -92,14 +95,27 @@ static int run_method(const char *dir, const char *method, const pst_safetensors
          "max|diff| %.3g at token %ld dim %ld; %d tensors / %lld parameters loaded)\n",
          ok ? "ok" : "FAIL", method, real, H, rel, TOL, maxref, maxdiff, at >= 0 ? at / H : -1, at >= 0 ? at % H : -1,
          rep.loaded, rep.params_loaded);
+  /* the pooler: tanh(pool(h[b, 0])) of the checkpoint's pooler.dense */
+  const float *pl = pst_model_pooled(m);
+  double pmax = 0, pdiff = 0;
+  for (long i = 0; pl && i < (long)B * H; i++) {
+    const double d = fabs((double)pl[i] - pref[i]);
+    if (fabs(pref[i]) > pmax) pmax = fabs(pref[i]);
+    if (d > pdiff || d != d) pdiff = d;
+  }
+  const double prel = pdiff / (pmax > 1e-6 ? pmax : 1e-6);
+  const int pok = pl && rep.pool_loaded && prel <= TOL;
+  printf("%-4s %-6s pooler output [%d, %d]: rel.err %.2e (tol %.0e, max|ref| %.4g; pooler %s)\n", pok ? "ok" : "FAIL",
+         method, B, H, prel, TOL, pmax, rep.pool_loaded ? "loaded from the checkpoint" : "NOT in the checkpoint");
   *rel_out = rel;
-  rc = ok ? 0 : 1;
+  rc = ok && pok ? 0 : 1;
 out:
   free(ids);
   free(types);
   free(am);
   free(mask);
   free(ref);
+  free(pref);
   pst_model_destroy(m);
   return rc;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference hidden states of a real pretrained BERT for pst's Hugging Face loader.
 
-Usage: /usr/bin/python3 tests/reference/make_hf_fixtures.py MODEL_DIR OUT.safetensors
+Usage: PYTHONPATH=.ref/transformers /usr/bin/python3 tests/reference/make_hf_fixtures.py MODEL_DIR OUT.safetensors
 
 MODEL_DIR is a Hugging Face BERT directory (config.json, model.safetensors, tokenizer files),
 normally models/all-MiniLM-L6-v2 from scripts/get-model. Four real sentences (one of them a
@@ -10,14 +10,13 @@ sentence pair, so token type 1 is exercised) are tokenized by the directory's ow
 to the longest, and run through the encoder in float32. OUT gets:
   input_ids, attention_mask, token_type_ids   I32 [B,T]
   last_hidden_state                          F32 [B,T,H]  (output of the last block)
-  pooler_output                              F32 [B,H]    (tanh(pooler(h[:,0])), if a pooler exists)
+  pooler_output                              F32 [B,H]    (tanh(pooler(h[:,0])))
 and metadata naming the reference, the tokenizer and the sentences.
 
-The reference: transformers' BertModel when transformers can use this torch (Debian's torch
-1.13 needs transformers <= 4.46; transformers >= 4.47 refuses torch < 2), else the hand-written
-torch forward below (HF BertModel's eager path, op for op). When BertModel is usable both run
-and must agree to 1e-5 (relative to max |h|): that cross-check is what validates the
-hand-written forward.
+The reference: transformers' BertModel (4.46.3 from scripts/ref-transformers: Debian's torch 1.13
+needs transformers <= 4.46), required: without it the script fails. The hand-written torch forward
+below (HF BertModel's eager path, op for op) also runs and must agree with it to 1e-5 (relative to
+max |h|), a cross-check of both.
 """
 
 import json
@@ -210,9 +209,11 @@ def main():
         if err > CROSS_TOL:
             die("the hand-written forward disagrees with %s (%.2e > %.0e)" % (why, err, CROSS_TOL))
         hidden, pooled, ref = tf_h, tf_p, why
-    else:
-        print("make_hf_fixtures: %s: using the hand-written torch forward" % why)
-        hidden, pooled, ref = hand_h, hand_p, "hand-written torch forward (%s)" % why
+    else:  # the reference is transformers itself: never a second hand-written model
+        die("%s: the reference transformers is required (scripts/ref-transformers; "
+            "PYTHONPATH=.ref/transformers)" % why)
+    if pooled is None:
+        die("%s: BertModel gave no pooler output" % why)
     tensors = {
         "input_ids": ids.to(torch.int32),
         "attention_mask": am.to(torch.int32),
