@@ -9,8 +9,8 @@
 #  3. corruption: the newest checkpoint with bytes flipped, or truncated, is reported and
 #     --resume auto takes the previous one;
 #  4. SIGKILL of the process group at a random moment, 20 times (mid-write included, with a
-#     checkpoint every step): the newest checkpoint always reads back completely, and no
-#     checkpoint that was complete before the kill is lost except by pruning.
+#     checkpoint every step): every checkpoint left reads back completely, and every checkpoint
+#     that was complete before the trial is still there unless ckpt.keep newer ones exist.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 PST="$(cd "$top_builddir" && pwd)/pst"
@@ -142,32 +142,39 @@ for damage in flip truncate; do
   fi
 done
 
-# 4. SIGKILL at random moments, 20 trials, a checkpoint every step
+# 4. SIGKILL at random moments, 20 trials, a checkpoint every step (ckpt.keep = 2). After each
+# kill: every checkpoint file present reads back completely (pst inspect: datasets and checksums),
+# and every checkpoint that was complete before the trial started is still there, unless pruning
+# removed it, i.e. at least ckpt.keep newer complete checkpoints exist.
 K="$base data.dev= train.steps=100000 ckpt.every=1 ckpt.keep=2"
 readable() { "$PST" inspect "$1" >/dev/null 2>&1; } # every dataset read back, checksums verified
 kd="$tmp/kill"
-lost=0
+lost=0 checked=0
 for trial in $(seq 1 20); do
+  before=$(ls "$kd/checkpoints" 2>/dev/null | grep '^ckpt-.*\.h5$' | sort)
   setsid "$PST" train $K "train.run_dir=$kd" --resume auto >/dev/null 2>&1 &
   pid=$!
   # 0.3 .. 1.5 s: start-up, the resume, and several checkpoint writes
   delay=$(od -An -N2 -tu2 /dev/urandom | awk '{ printf "%.2f", 0.3 + ($1 % 1200) / 1000 }')
-  before=$(ls "$kd/checkpoints" 2>/dev/null | grep -c '\.h5$')
   sleep "$delay"
   kill -9 -$pid 2>/dev/null
   wait $pid 2>/dev/null
-  newest=$(ls "$kd/checkpoints"/ckpt-*.h5 2>/dev/null | sort | tail -n 1)
-  if [ -z "$newest" ]; then
-    [ "$before" -gt 0 ] && { lost=$((lost + 1)); echo "  trial $trial: every checkpoint is gone"; }
-    continue
-  fi
-  if ! readable "$newest"; then
-    lost=$((lost + 1)); echo "  trial $trial (killed after ${delay} s): $newest does not read back"
-  fi
+  after=$(ls "$kd/checkpoints" 2>/dev/null | grep '^ckpt-.*\.h5$' | sort)
+  for f in $after; do
+    checked=$((checked + 1))
+    readable "$kd/checkpoints/$f" || { lost=$((lost + 1)); echo "  trial $trial (killed after ${delay} s): $f does not read back"; }
+  done
+  for f in $before; do
+    echo "$after" | grep -qx "$f" && continue
+    newer=$(echo "$after" | awk -v f="$f" 'NF && $0 > f' | wc -l)
+    if [ "$newer" -lt 2 ]; then
+      lost=$((lost + 1)); echo "  trial $trial (killed after ${delay} s): $f, complete before, is gone with $newer newer"
+    fi
+  done
 done
 n=$(ls "$kd/checkpoints"/ckpt-*.h5 2>/dev/null | wc -l)
 if [ $lost -eq 0 ] && [ "$n" -ge 1 ]; then
-  ok "20 SIGKILLs: the newest checkpoint always read back ($(ls "$kd/checkpoints" | tr '\n' ' '))"
+  ok "20 SIGKILLs: every checkpoint left read back ($checked checks), none complete before a kill lost except by pruning ($(ls "$kd/checkpoints" | tr '\n' ' '))"
 else
   fail "SIGKILL trials: $lost bad"
 fi
