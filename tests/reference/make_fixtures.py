@@ -58,6 +58,15 @@ CASES = tuple(
 # gradients of every factor (dA, dU are zero when B = V = 0) and step-0 masks are checked.
 WARM_CASES = ("bert-pst-warm", "gpt2-pst-warm")
 CASES = CASES + (("bert-pst-warm", "bert", "pst", 3), ("gpt2-pst-warm", "gpt2", "pst", None))
+# Every hyperparameter at a distinct value (a swapped alpha1/alpha2 or r1/r2, or a dropped beta,
+# fails these), warm (every gradient live at step 0), label smoothing, LR warm-up, the official
+# frozen head (train_head = false) and the detached magnitude.
+KNOBS = dict(alpha1=0.7, alpha2=1.9, beta=0.4, r1=4, r2=6, warmup_steps=2)
+KNOB_CASES = (
+    ("bert-pst-knobs", "bert", "pst", 3, dict(KNOBS, label_smoothing=0.1, train_head=False)),
+    ("gpt2-pst-detach", "gpt2", "pst", None, dict(KNOBS, detach_magnitude=True)),
+    ("bert-pst-detach-regress", "bert", "pst", 1, dict(KNOBS, detach_magnitude=True)),
+)
 
 ARCH_SEED = {"bert": 1000, "gpt2": 2000, "llama": 3000}
 METHOD_SEED = {"pst": 1, "dense": 2, "lora": 3, "magnitude": 4, "movement": 5}
@@ -233,7 +242,7 @@ def write_ini(path, name, cfg):
     if cfg.arch == "bert":
         lines.append("num_labels = %d" % cfg.num_labels)
     lines += ["weights = %s.init.safetensors" % name,
-              "train_head = true",
+              "train_head = %s" % fmt(cfg.train_head),
               "",
               "[pst]",
               "method = %s" % cfg.method,
@@ -244,6 +253,7 @@ def write_ini(path, name, cfg):
               "beta = %s" % fmt(cfg.beta),
               "sparsity_init = %s" % fmt(cfg.sparsity_init),
               "sparsity_final = %s" % fmt(cfg.sparsity_final),
+              "detach_magnitude = %s" % fmt(cfg.detach_magnitude),
               "",
               "[optim]",
               "lr = %s" % fmt(cfg.lr),
@@ -494,6 +504,8 @@ def main():
 
     for name, arch, method, nl in CASES:
         write_case(outdir, name, arch, method, nl, name in WARM_CASES)
+    for name, arch, method, nl, extra in KNOB_CASES:
+        write_case(outdir, name, arch, method, nl, True, extra)
     print("wrote %d cases to %s in %.1f s" % (len(CASES), outdir, time.time() - t0))
     return 0
 

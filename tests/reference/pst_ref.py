@@ -79,6 +79,7 @@ class Config:
         self.type_vocab = 2
         self.num_labels = 3
         self.train_head = True
+        self.detach_magnitude = False  # S uses |W'| without a gradient into U V (pst.detach_magnitude)
         self.method = "pst"
         self.r1 = 8
         self.r2 = 8
@@ -341,6 +342,8 @@ def importance(cfg, prefix, P, Wp):
 
     CONTRACT 5 (pst): S = ((|W'| + alpha1 * (A @ B)) + alpha2 * (R[:,None] + C[None,:]))
     """
+    if cfg.detach_magnitude:
+        Wp = Wp.detach()
     if cfg.method == "pst":
         low = P[prefix + ".A"] @ P[prefix + ".B"]
         rc = P[prefix + ".R"][:, None] + P[prefix + ".C"][None, :]
