@@ -45,5 +45,5 @@ if TQDM_DISABLE=1 PYTHONPATH="$REF:$ref" "$PY" "$top_srcdir/tests/reference/smol
 else
   echo "FAIL: smollm2_ref.py" >&2; rc=1
 fi
-rm -rf "$hf" "$logits"
+rm -rf "$hf" "$logits" "$logits.texts"
 exit $rc
