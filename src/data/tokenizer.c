@@ -673,15 +673,12 @@ void pst_truncate_pair(int na, int nb, int m, int *ka, int *kb) {
   *kb = nb < n2 ? nb : n2;
 }
 
-/* pst_encode for tokenizer.json-style tokenizers: the post-processor's template (or a then b,
- * token types 0 and 1, without one), truncated as HF does. */
-static pst_err encode_template(const pst_tokenizer *t, const char *a, const char *b, int max_len, int32_t *ids,
-                               int32_t *types, int *len) {
-  const pst_hftok *h = t->hf;
-  int pair = b && b[0];
-  static const hf_item plain_single[] = {{-1, 0, 0}}, plain_pair[] = {{-1, 0, 0}, {-1, 1, 1}};
-  const hf_item *it = h->has_template ? (pair ? h->pair : h->single) : (pair ? plain_pair : plain_single);
-  int nit = h->has_template ? (pair ? h->npair : h->nsingle) : (pair ? 2 : 1), nspec = 0;
+/* pst_encode's common part: the items it[0..nit) in order — a special token (seq < 0: its id) or
+ * the tokens of a (seq 0) or b (seq 1), each with its token type — with a and b truncated to fit
+ * max_len minus the specials, as HF's longest_first does. */
+static pst_err encode_items(const pst_tokenizer *t, const char *a, const char *b, int pair, const hf_item *it, int nit,
+                            int max_len, int32_t *ids, int32_t *types, int *len) {
+  int nspec = 0;
   for (int i = 0; i < nit; i++) nspec += it[i].seq < 0;
   if (max_len < nspec)
     PST_ERR(PST_ERR_ARG, "max_len %d leaves no room for the %d special tokens of a %s", max_len, nspec,
@@ -716,46 +713,25 @@ pst_err pst_encode(const pst_tokenizer *t, const char *a, const char *b, int max
                    int32_t *types, int *len) {
   if (!t || !a || !ids || !len) PST_ERR(PST_ERR_ARG, "pst_encode: NULL argument");
   *len = 0;
-  if (t->hf) {
-    PST_CHECK(encode_template(t, a, b, max_len, ids, types, len));
+  const int pair = b && b[0];
+  if (t->hf) { /* tokenizer.json: the post-processor's template, or a then b (types 0, 1) */
+    const pst_hftok *h = t->hf;
+    static const hf_item plain_single[] = {{-1, 0, 0}}, plain_pair[] = {{-1, 0, 0}, {-1, 1, 1}};
+    const hf_item *it = h->has_template ? (pair ? h->pair : h->single) : (pair ? plain_pair : plain_single);
+    const int nit = h->has_template ? (pair ? h->npair : h->nsingle) : (pair ? 2 : 1);
+    PST_CHECK(encode_items(t, a, b, pair, it, nit, max_len, ids, types, len));
     return PST_OK;
   }
-  int pair = b && b[0];
-  int nspec = t->kind == KIND_GPT2 ? 0 : t->kind == KIND_WORDPIECE ? (pair ? 3 : 2) : (pair ? 4 : 2);
-  if (max_len < nspec)
-    PST_ERR(PST_ERR_ARG, "max_len %d leaves no room for the %d special tokens of a %s", max_len, nspec,
-            pair ? "pair" : "sequence");
-  int32_t *ta = NULL, *tb = NULL;
-  int na = 0, ca = 0, nb = 0, cb = 0;
-  pst_err rc = pst_tokenize(t, a, &ta, &na, &ca);
-  if (!rc && pair) rc = pst_tokenize(t, b, &tb, &nb, &cb);
-  if (rc) {
-    free(ta);
-    free(tb);
-    PST_CHECK(rc);
-  }
-  int m = max_len - nspec, ka = na < m ? na : m, kb = 0;
-  if (pair) pst_truncate_pair(na, nb, m, &ka, &kb);
-  int k = 0;
-#define EMIT(id, ty)                  \
-  do {                                \
-    ids[k] = (id);                    \
-    if (types) types[k] = (ty);       \
-    k++;                              \
-  } while (0)
-  int tyb = t->kind == KIND_ROBERTA ? 0 : 1;
-  if (t->kind != KIND_GPT2) EMIT(t->cls, 0);
-  for (int i = 0; i < ka; i++) EMIT(ta[i], 0);
-  if (t->kind != KIND_GPT2) EMIT(t->sep, 0);
-  if (pair) {
-    if (t->kind == KIND_ROBERTA) EMIT(t->sep, 0);
-    for (int i = 0; i < kb; i++) EMIT(tb[i], tyb);
-    if (t->kind != KIND_GPT2) EMIT(t->sep, tyb);
-  }
-#undef EMIT
-  free(ta);
-  free(tb);
-  *len = k;
+  /* GPT-2: a (b); WordPiece: [CLS] a [SEP] (b [SEP], type 1); RoBERTa: <s> a </s> (</s> b </s>) */
+  const int32_t cls = t->cls, sep = t->sep;
+  const hf_item gpt2[] = {{-1, 0, 0}, {-1, 1, 1}};
+  const hf_item wordpiece[] = {{cls, -1, 0}, {-1, 0, 0}, {sep, -1, 0}, {-1, 1, 1}, {sep, -1, 1}};
+  const hf_item roberta_single[] = {{cls, -1, 0}, {-1, 0, 0}, {sep, -1, 0}};
+  const hf_item roberta_pair[] = {{cls, -1, 0}, {-1, 0, 0}, {sep, -1, 0}, {sep, -1, 0}, {-1, 1, 0}, {sep, -1, 0}};
+  const hf_item *it = t->kind == KIND_GPT2 ? gpt2 : t->kind == KIND_WORDPIECE ? wordpiece
+                      : pair ? roberta_pair : roberta_single;
+  const int nit = t->kind == KIND_GPT2 ? (pair ? 2 : 1) : t->kind == KIND_WORDPIECE ? (pair ? 5 : 3) : (pair ? 6 : 3);
+  PST_CHECK(encode_items(t, a, b, pair, it, nit, max_len, ids, types, len));
   return PST_OK;
 }
 
