@@ -112,23 +112,27 @@ static pst_err parse_model(const jctx *c, json_t *root) {
   return PST_OK;
 }
 
+/* A Sequence's list n.key: parse(c, element, "field.key[i]") for each element in order. */
+typedef pst_err (*parse_fn)(const jctx *c, json_t *n, const char *field);
+static pst_err parse_sequence(const jctx *c, json_t *n, const char *field, const char *key, parse_fn parse) {
+  json_t *list = json_object_get(n, key), *e;
+  if (!json_is_array(list)) PST_ERR(PST_ERR_FORMAT, "%s: %s.%s: expected an array", c->path, field, key);
+  size_t i;
+  json_array_foreach(list, i, e) {
+    char sub[128];
+    snprintf(sub, sizeof sub, "%.80s.%s[%zu]", field, key, i);
+    PST_CHECK(parse(c, e, sub));
+  }
+  return PST_OK;
+}
+
 /* ---- normalizer ---------------------------------------------------------------------------------- */
 
 static pst_err parse_normalizer(const jctx *c, json_t *n, const char *field) {
   if (!n || json_is_null(n)) return PST_OK;
   const char *type = type_of(n);
   if (!json_is_object(n) || !type) PST_ERR(PST_ERR_FORMAT, "%s: %s: expected an object with a \"type\"", c->path, field);
-  if (!strcmp(type, "Sequence")) {
-    json_t *list = json_object_get(n, "normalizers"), *e;
-    if (!json_is_array(list)) PST_ERR(PST_ERR_FORMAT, "%s: %s.normalizers: expected an array", c->path, field);
-    size_t i;
-    json_array_foreach(list, i, e) {
-      char sub[128];
-      snprintf(sub, sizeof sub, "%.80s.normalizers[%zu]", field, i);
-      PST_CHECK(parse_normalizer(c, e, sub));
-    }
-    return PST_OK;
-  }
+  if (!strcmp(type, "Sequence")) return parse_sequence(c, n, field, "normalizers", parse_normalizer);
   if (!strcmp(type, "NFC")) {
     PST_CHECK(pst_hftok_add_norm(c->h, HF_NORM_NFC, NULL, NULL));
     return PST_OK;
@@ -207,17 +211,7 @@ static pst_err parse_pre(const jctx *c, json_t *n, const char *field) {
   if (!n || json_is_null(n)) return PST_OK;
   const char *type = type_of(n);
   if (!json_is_object(n) || !type) PST_ERR(PST_ERR_FORMAT, "%s: %s: expected an object with a \"type\"", c->path, field);
-  if (!strcmp(type, "Sequence")) {
-    json_t *list = json_object_get(n, "pretokenizers"), *e;
-    if (!json_is_array(list)) PST_ERR(PST_ERR_FORMAT, "%s: %s.pretokenizers: expected an array", c->path, field);
-    size_t i;
-    json_array_foreach(list, i, e) {
-      char sub[128];
-      snprintf(sub, sizeof sub, "%.80s.pretokenizers[%zu]", field, i);
-      PST_CHECK(parse_pre(c, e, sub));
-    }
-    return PST_OK;
-  }
+  if (!strcmp(type, "Sequence")) return parse_sequence(c, n, field, "pretokenizers", parse_pre);
   if (!strcmp(type, "ByteLevel")) {
     int aps = get_bool(c, n, field, "add_prefix_space", 0), re = get_bool(c, n, field, "use_regex", 1);
     if (aps < 0 || re < 0) return PST_ERR_FORMAT;
