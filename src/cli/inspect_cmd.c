@@ -258,7 +258,7 @@ int pst_cmd_inspect_model(int argc, char **argv) {
                  : "post-LN encoder");
   printf("dimensions       hidden %d, layers %d, heads %d (head dim %d)", cfg.hidden, cfg.layers, cfg.heads,
          cfg.hidden / cfg.heads);
-  if (llama) printf(", kv heads %d", cfg.kv_heads);
+  if (llama) printf(", kv heads %d", cfg.kv_heads ? cfg.kv_heads : cfg.heads);
   printf(", ffn %d, vocab %d\n", cfg.ffn, cfg.vocab);
   printf("                 positions %d", cfg.max_positions);
   if (offset) printf(" (position ids start at model.position_offset = %d)", offset);

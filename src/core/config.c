@@ -300,10 +300,11 @@ pst_err pst_config_finalize(pst_config *cfg) {
             "gelu_tanh)", cfg->activation, cfg->arch);
   if (cfg->hidden % cfg->heads)
     PST_ERR(PST_ERR_CONFIG, "model.hidden = %d is not divisible by model.heads = %d", cfg->hidden, cfg->heads);
-  if (cfg->kv_heads == 0) cfg->kv_heads = cfg->heads;
-  if (!llama && cfg->kv_heads != cfg->heads)
+  /* kv_heads 0 stays 0 and means "= heads" (the model resolves it), so that a later
+   * model.heads from model.hf_dir / model.gguf is not checked against a stale copy */
+  if (!llama && cfg->kv_heads && cfg->kv_heads != cfg->heads)
     PST_ERR(PST_ERR_CONFIG, "model.kv_heads = %d: grouped-query attention needs model.arch = llama", cfg->kv_heads);
-  if (cfg->heads % cfg->kv_heads)
+  if (cfg->kv_heads && cfg->heads % cfg->kv_heads)
     PST_ERR(PST_ERR_CONFIG, "model.heads = %d is not divisible by model.kv_heads = %d", cfg->heads, cfg->kv_heads);
   if (llama && (cfg->hidden / cfg->heads) % 2)
     PST_ERR(PST_ERR_CONFIG, "model.hidden / model.heads = %d must be even for rotary embeddings", cfg->hidden / cfg->heads);

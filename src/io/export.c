@@ -744,7 +744,7 @@ static pst_err write_config_json(const char *path, const pst_config *cfg, const 
     SET("hidden_size", json_integer(cfg->hidden));
     SET("num_hidden_layers", json_integer(cfg->layers));
     SET("num_attention_heads", json_integer(cfg->heads));
-    SET("num_key_value_heads", json_integer(cfg->kv_heads));
+    SET("num_key_value_heads", json_integer(cfg->kv_heads ? cfg->kv_heads : cfg->heads));
     SET("head_dim", json_integer(cfg->hidden / cfg->heads));
     SET("intermediate_size", json_integer(cfg->ffn));
     SET("hidden_act", json_string("silu"));

@@ -521,7 +521,7 @@ static void test_finalize(void **state) {
   assert_int_equal(pst_config_finalize(&c), PST_OK);
   assert_true(c.ln_eps == 1e-6);
   assert_string_equal(c.activation, "silu");
-  assert_int_equal(c.kv_heads, 4);
+  assert_int_equal(c.kv_heads, 0); /* 0 = heads, resolved by the model */
   assert_int_equal(pst_config_set(&c, "model.kv_heads=3"), PST_OK);
   expect_finalize_error(&c, "model.heads = 4", "model.kv_heads = 3");
   assert_int_equal(pst_config_set(&c, "model.kv_heads=2"), PST_OK);
@@ -531,6 +531,13 @@ static void test_finalize(void **state) {
   pst_config_defaults(&c);
   assert_int_equal(pst_config_set(&c, "model.kv_heads=2"), PST_OK);
   expect_finalize_error(&c, "model.kv_heads = 2", "model.arch = llama");
+  /* finalized once with the defaults, then a model directory sets heads = 12 (pst train with
+   * model.hf_dir does exactly this): no stale kv_heads */
+  pst_config_defaults(&c);
+  assert_int_equal(pst_config_finalize(&c), PST_OK);
+  assert_int_equal(pst_config_set(&c, "model.heads=12"), PST_OK);
+  assert_int_equal(pst_config_set(&c, "model.hidden=384"), PST_OK);
+  assert_int_equal(pst_config_finalize(&c), PST_OK);
   pst_config_defaults(&c);
   assert_int_equal(pst_config_set(&c, "model.arch=llama"), PST_OK);
   expect_finalize_error(&c, "model.arch = llama", "data.task = lm");
