@@ -67,6 +67,14 @@ typedef struct pst_config {
   char text_a[64], text_b[64], label[64]; /* tsv/csv/jsonl column names (text_b may be empty) */
   char bad_rows[8];         /* fail | skip */
   char tokenizer[PST_PATH_MAX]; /* tokenizer directory; empty = model.hf_dir */
+  /* [generate] decoding (generate.h), for `pst generate`, `pst eval` and eval.generate */
+  int gen_max_new_tokens, gen_min_new_tokens, gen_num_beams, gen_no_repeat_ngram, gen_early_stopping;
+  int gen_do_sample, gen_top_k, gen_batch;
+  double gen_length_penalty, gen_temperature, gen_top_p;
+  /* [eval] */
+  int eval_generate;        /* data-to-text: decode and score the dev set at each evaluation */
+  long eval_generate_max;   /* decode only the first N dev inputs (0 = all) */
+  char meteor_jar[PST_PATH_MAX]; /* METEOR 1.5 jar (empty: look for it; unavailable otherwise) */
   /* not a key: directory of the config file; relative paths resolve against it */
   char base_dir[PST_PATH_MAX];
 } pst_config;

@@ -64,6 +64,10 @@ pst_err pst_dist_bcast(pst_dist *d, void *buf, long n);
 /* Maximum of an int over the whole world (e.g. "any rank got a signal"). */
 pst_err pst_dist_world_max_int(pst_dist *d, int *x);
 
+/* Concatenate every rank's n bytes in world-rank order on world rank 0 (*all malloc'd there,
+ * NUL-terminated, *total its length; NULL elsewhere). Collective over the world. */
+pst_err pst_dist_gather_text(pst_dist *d, const char *mine, long n, char **all, long *total);
+
 /* 1 if every dp replica holds bit-identical trainable values (and every tp rank the same
  * replicated tensors); on a mismatch *bad names the first differing tensor. Collective. */
 pst_err pst_dist_check_replicas(pst_dist *d, const pst_params *p, int *same, const char **bad);

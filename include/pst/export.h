@@ -76,6 +76,7 @@ void pst_ckpt_info_free(pst_ckpt_info *info);
 typedef struct {
   const char *hf_dir;   /* the base Hugging Face directory (NULL: from the checkpoint) */
   const char *weights;  /* the base safetensors file (NULL: from the checkpoint) */
+  const char *gguf;     /* the base GGUF file (NULL: from the checkpoint) */
 } pst_base_opts;
 
 /* Build the model of checkpoint path for micro-batches B x T (T + position_offset <=

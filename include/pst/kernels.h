@@ -82,6 +82,15 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout,
                         const float *probs, const float *q, const float *k, const float *v,
                         int B, int T, int C, int NH, int NKV);
 
+/* Attention of new tokens over a key/value cache (decoding; no backward). q, out [B*T, C]:
+ * token t of sequence b sits at position p = pos[b] + t and attends to positions 0..p of
+ * cache row slot[b]; kc, vc [rows, Tmax, NKV*hs] (position j of row r at (r*Tmax + j)*NKV*hs),
+ * already holding the new tokens' keys and values. Same softmax as attention_forward (max
+ * subtraction, double sum). scratch: [omp_get_max_threads(), Tmax] floats. */
+void attention_cached_forward(float *out, const float *q, const float *kc, const float *vc,
+                              const int32_t *slot, const int32_t *pos, int B, int T, int Tmax,
+                              int C, int NH, int NKV, float *scratch);
+
 /* Softmax cross-entropy over V classes for N rows, torch semantics incl. label smoothing ls:
  *   l_n = (1-ls) * (-log p[n,t_n]) + ls * mean_j(-log p[n,j]).
  * Returns sum_n w_n l_n / sum_n w_n (w = weights[N], NULL = all 1; rows with w_n = 0 are

@@ -55,6 +55,8 @@ typedef struct {
   float *U, *V, *A, *B, *R, *C, *S;       /* trainables, NULL when the method has none */
   float *dW0, *dU, *dV, *dA, *dB, *dR, *dC, *dS;
   uint8_t *mask;                          /* [m*n], NULL when the method has no mask */
+  const float *W_inf;                     /* inference only: the folded M ⊙ W' [m,n] that
+                                             pst_linear_forward uses as is; NULL in training */
 } pst_linear;
 
 /* Scratch shared by all layers: two m x n buffers (the effective weight or the score, and G),

@@ -36,6 +36,26 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *batch, double *loss);
 /* Backward pass of the last forward; trainable gradients accumulate scaled by dloss. */
 pst_err pst_model_backward(pst_model *m, const pst_batch *batch, float dloss);
 
+/* Decoding with a key/value cache (gpt2, llama; src/model/infer.c).
+ * infer_begin folds every layer's mask and trainables into one effective weight M ⊙ W' (the
+ * sparse model the run produced; dense keeps W0), releases the training activations and
+ * allocates a cache of `rows` sequences x `max_len` positions and activations for passes of up
+ * to `max_tokens` tokens over up to `rows` sequences. infer_end frees all that and restores
+ * the training activations (trainables and masks are untouched throughout). */
+pst_err pst_model_infer_begin(pst_model *m, int rows, int max_len, int max_tokens);
+pst_err pst_model_infer_end(pst_model *m);
+/* One decoding pass: B sequences of T new tokens each (ids [B*T], sequence-major; padding
+ * after a sequence's real tokens is allowed, it only fills cache positions that later tokens
+ * overwrite). Sequence b uses cache row slot[b], its tokens at positions pos[b]..pos[b]+T-1;
+ * logits [B, V] receive the next-token logits after token last[b] (0 <= last[b] < T). */
+pst_err pst_model_infer(pst_model *m, int B, int T, const int32_t *ids, const int32_t *slot, const int32_t *pos,
+                        const int32_t *last, float *logits);
+/* Cache rows 0..n-1 become the old rows src[0..n-1] (positions 0..len-1): beam reordering. */
+void pst_model_cache_reorder(pst_model *m, const int32_t *src, int n, int len);
+/* Vocabulary size and the largest position count of the model (decoders). */
+int pst_model_vocab(const pst_model *m);
+int pst_model_max_positions(const pst_model *m);
+
 pst_params *pst_model_trainables(pst_model *m);
 pst_params *pst_model_frozen(pst_model *m);
 /* Output of the last block of the last forward, [B*T, hidden] (before any final LN/head). */

@@ -55,6 +55,7 @@ static void export_usage(FILE *f) {
           "  --force         replace an existing output\n"
           "  --hf-dir DIR    the base Hugging Face directory (default: where the run found it)\n"
           "  --weights FILE  the base safetensors file (default: where the run found it)\n"
+          "  --gguf FILE     the base GGUF file (default: where the run found it)\n"
           "  -v / -q         more / less output\n");
 }
 
@@ -253,7 +254,7 @@ int pst_cmd_export(int argc, char **argv) {
       pst_log_level = 0;
     } else if (!strcmp(a, "--force")) {
       o.force = 1;
-    } else if (!strcmp(a, "--format") || !strcmp(a, "--hf-dir") || !strcmp(a, "--weights")) {
+    } else if (!strcmp(a, "--format") || !strcmp(a, "--hf-dir") || !strcmp(a, "--weights") || !strcmp(a, "--gguf")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "pst export: %s needs a value\n", a);
         return 2;
@@ -261,6 +262,7 @@ int pst_cmd_export(int argc, char **argv) {
       const char *v = argv[++i];
       if (a[2] == 'f') format = v;
       else if (a[2] == 'h') o.base.hf_dir = v;
+      else if (a[2] == 'g') o.base.gguf = v;
       else o.base.weights = v;
     } else if (!strncmp(a, "--format=", 9)) {
       format = a + 9;

@@ -103,6 +103,20 @@ static const key_def KEYS[] = {
     {"data", "label", K_STR, F(label), "label", 0, 0, NULL, "tsv/csv/jsonl: column of the label"},
     {"data", "bad_rows", K_ENUM, F(bad_rows), "fail", 0, 0, "fail|skip", "malformed rows stop the run or are skipped (and counted)"},
     {"data", "tokenizer", K_STR, F(tokenizer), "", 0, 0, NULL, "tokenizer directory (vocab.txt or vocab.json + merges.txt); empty = model.hf_dir"},
+    {"generate", "max_new_tokens", K_INT, F(gen_max_new_tokens), "64", 1, 1 << 20, NULL, "new tokens at most"},
+    {"generate", "min_new_tokens", K_INT, F(gen_min_new_tokens), "0", 0, 1 << 20, NULL, "end-of-sequence banned before this many new tokens"},
+    {"generate", "num_beams", K_INT, F(gen_num_beams), "1", 1, 1 << 20, NULL, "beam size; 1 = greedy (or sampling)"},
+    {"generate", "length_penalty", K_DOUBLE, F(gen_length_penalty), "1", -BIG, BIG, NULL, "beam: finished hypotheses score sum log p / length^length_penalty"},
+    {"generate", "no_repeat_ngram_size", K_INT, F(gen_no_repeat_ngram), "0", 0, 1 << 20, NULL, "no n-gram of this size occurs twice (0 = off)"},
+    {"generate", "early_stopping", K_BOOL, F(gen_early_stopping), "false", 0, 0, NULL, "beam: stop once num_beams hypotheses are finished (false: transformers' heuristic)"},
+    {"generate", "do_sample", K_BOOL, F(gen_do_sample), "false", 0, 0, NULL, "sample instead of argmax (num_beams = 1)"},
+    {"generate", "temperature", K_DOUBLE, F(gen_temperature), "1", 1e-6, BIG, NULL, "sampling temperature"},
+    {"generate", "top_k", K_INT, F(gen_top_k), "0", 0, 1 << 30, NULL, "sampling: keep the k most likely tokens (0 = off)"},
+    {"generate", "top_p", K_DOUBLE, F(gen_top_p), "1", 1e-9, 1, NULL, "sampling: keep the most likely tokens up to this probability mass"},
+    {"generate", "batch", K_INT, F(gen_batch), "8", 1, 1 << 20, NULL, "prompts decoded together"},
+    {"eval", "generate", K_BOOL, F(eval_generate), "false", 0, 0, NULL, "data-to-text: decode the dev inputs with [generate] at each evaluation and score them (BLEU selects the best)"},
+    {"eval", "generate_max", K_LONG, F(eval_generate_max), "0", 0, 1e15, NULL, "decode only the first N dev inputs (0 = all)"},
+    {"eval", "meteor_jar", K_STR, F(meteor_jar), "", 0, 0, NULL, "METEOR 1.5 jar for the scores (empty: PST_METEOR_JAR or the reference stack; else METEOR is reported unavailable)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

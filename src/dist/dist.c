@@ -4,6 +4,7 @@
 #include "pst/dist.h"
 
 #include <mpi.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,56 @@ pst_err pst_dist_world_max_int(pst_dist *d, int *x) {
   if (MPI_Allreduce(MPI_IN_PLACE, x, 1, MPI_INT, MPI_MAX, COMM(d->world)) != MPI_SUCCESS)
     PST_ERR(PST_ERR_IO, "MPI_Allreduce failed");
   return PST_OK;
+}
+
+pst_err pst_dist_gather_text(pst_dist *d, const char *mine, long n, char **all, long *total) {
+  *all = NULL;
+  *total = 0;
+  if (d->world_size <= 1) {
+    if (!(*all = malloc((size_t)n + 1))) PST_ERR(PST_ERR_MEM, "out of memory gathering %ld bytes", n);
+    memcpy(*all, mine, (size_t)n);
+    (*all)[n] = 0;
+    *total = n;
+    return PST_OK;
+  }
+  if (n > INT_MAX) PST_ERR(PST_ERR_ARG, "%ld bytes are too many for one gather", n);
+  int len = (int)n, *lens = NULL, *displs = NULL;
+  const int root = d->world_rank == 0;
+  if (root) {
+    lens = calloc((size_t)d->world_size, sizeof(int));
+    displs = calloc((size_t)d->world_size, sizeof(int));
+    if (!lens || !displs) {
+      free(lens);
+      free(displs);
+      PST_ERR(PST_ERR_MEM, "out of memory gathering text");
+    }
+  }
+  pst_err rc = PST_OK;
+  if (MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, COMM(d->world)) != MPI_SUCCESS) {
+    rc = PST_ERR_IO;
+    pst_err_set(rc, __FILE__, __LINE__, __func__, "MPI_Gather failed");
+  }
+  long sum = 0;
+  for (int r = 0; root && !rc && r < d->world_size; r++) {
+    displs[r] = (int)sum;
+    sum += lens[r];
+  }
+  if (root && !rc && (sum > INT_MAX || !(*all = malloc((size_t)sum + 1)))) {
+    rc = PST_ERR_MEM;
+    pst_err_set(rc, __FILE__, __LINE__, __func__, "cannot gather %ld bytes of text", sum);
+  }
+  /* every rank takes part even after the root failed to allocate, so nobody hangs */
+  if (MPI_Gatherv(mine, len, MPI_CHAR, *all, lens, displs, MPI_CHAR, 0, COMM(d->world)) != MPI_SUCCESS && !rc) {
+    rc = PST_ERR_IO;
+    pst_err_set(rc, __FILE__, __LINE__, __func__, "MPI_Gatherv failed");
+  }
+  if (root && *all) {
+    (*all)[sum] = 0;
+    *total = sum;
+  }
+  free(lens);
+  free(displs);
+  return rc;
 }
 
 /* FNV-1a over the bytes of x[n]. */

@@ -7,6 +7,7 @@
  * A checkpoint's CSR layer (checkpoint.c) is rowptr int64 [m+1], col int32 [nnz], val f32
  * [nnz] of M ⊙ W' [m, n]. */
 #include "pst/export.h"
+#include "pst/gguf_llama.h"
 
 #include "h5util.h"
 
@@ -385,10 +386,11 @@ static pst_err config_from_text(const char *text, pst_config *cfg) {
   return PST_OK;
 }
 
-/* Where the base weights are: *hf (directory) and *wt (file), "" when the config has none. */
-static pst_err find_base(const pst_config *cfg, const pst_ckpt_meta *meta, const pst_base_opts *o, char *hf, char *wt,
-                         size_t cap) {
-  hf[0] = wt[0] = 0;
+/* Where the base weights are: *hf (directory), *gg (GGUF file) and *wt (file), "" when the
+ * config has none. */
+static pst_err find_base(const pst_config *cfg, const pst_ckpt_meta *meta, const pst_base_opts *o, char *hf, char *gg,
+                         char *wt, size_t cap) {
+  hf[0] = gg[0] = wt[0] = 0;
   const int random = !strncmp(meta->base_model, "random", 6);
   if (cfg->hf_dir[0]) {
     char cand[P1] = "", cfgfile[P2];
@@ -404,6 +406,13 @@ static pst_err find_base(const pst_config *cfg, const pst_ckpt_meta *meta, const
     if (!is_file(cfgfile))
       PST_ERR(PST_ERR_IO, "the base model directory '%s' (model.hf_dir = %s) has no config.json: give it with --hf-dir",
               hf, cfg->hf_dir);
+  }
+  if (cfg->gguf[0]) {
+    if (o && o->gguf) snprintf(gg, cap, "%s", o->gguf);
+    else if (!random && is_file(meta->base_model)) snprintf(gg, cap, "%s", meta->base_model);
+    else snprintf(gg, cap, "%s", cfg->gguf);
+    if (!is_file(gg))
+      PST_ERR(PST_ERR_IO, "the base GGUF file '%s' (model.gguf = %s) is not there: give it with --gguf", gg, cfg->gguf);
   }
   if (cfg->weights[0]) {
     if (o && o->weights) snprintf(wt, cap, "%s", o->weights);
@@ -446,16 +455,17 @@ pst_err pst_ckpt_load_model(const char *path, const pst_base_opts *opts, int B, 
   pst_model *m = NULL;
   pst_adamw opt = {NULL, NULL, 0};
   pst_ckpt_meta scratch;
-  char hf[P1], wt[P1];
+  char hf[P1], gg[P1], wt[P1];
   pst_err rc = config_from_text(meta->config_text, cfg);
-  if (!rc) rc = find_base(cfg, meta, opts, hf, wt, sizeof hf);
+  if (!rc) rc = find_base(cfg, meta, opts, hf, gg, wt, sizeof hf);
   if (!rc) {
-    check_base_sha(hf, wt, meta);
+    check_base_sha(hf, gg[0] ? gg : wt, meta);
     rc = pst_model_create(&m, cfg, B, T, NULL);
   }
   if (!rc) { /* the order of run.c: random, then the HF directory, then the weights file */
     pst_model_init_random(m, cfg->seed);
     if (hf[0]) rc = pst_hf_load_weights(hf, m);
+    if (!rc && gg[0]) rc = pst_gguf_load_weights(gg, m, NULL);
     if (!rc && wt[0]) rc = pst_model_load(m, wt);
   }
   if (!rc) rc = pst_adamw_init(&opt, pst_model_trainables(m)->total);
@@ -907,8 +917,8 @@ pst_err pst_export_hf(const char *ckpt, const char *dir, const pst_export_opts *
   pst_config cfg;
   pst_ckpt_meta meta;
   PST_CHECK(load_for_export(ckpt, o, &m, &cfg, &meta));
-  char hf[P1], wt[P1], tmp[P1];
-  pst_err rc = find_base(&cfg, &meta, o ? &o->base : NULL, hf, wt, sizeof hf);
+  char hf[P1], gg[P1], wt[P1], tmp[P1];
+  pst_err rc = find_base(&cfg, &meta, o ? &o->base : NULL, hf, gg, wt, sizeof hf);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid());
   remove_tree(tmp);
   if (!rc && mkdir(tmp, 0777)) {

@@ -3,7 +3,8 @@
  *         res2 = lnA + fc2(gelu(fc1(lnA))); out = lnB = LN2(res2)
  *   gpt2: lnA = LN1(in); res1 = in + o(causal attn(q,k,v of lnA));
  *         lnB = LN2(res1); out = res2 = res1 + fc2(gelu(fc1(lnB)))
- * All activations [N,C] except f1, g [N,F] and probs [B,NH,T,T].
+ * All activations [N,C] except f1, g [N,F] and probs [B,NH,T,T]; the forward runs over a pass
+ * (a training batch, or new tokens attending to a key/value cache: model_internal.h).
  * Tensor parallelism (Megatron): q, k, v, fc1 are column-parallel, so this rank computes its
  * NH/tp heads ([N,Cl]) and its F/tp MLP features ([N,Fl]); o and fc2 are row-parallel and
  * produce partial sums that are summed over the tp group before the residual. Backward, the
@@ -19,14 +20,13 @@ static void add_inplace(float *y, const float *x, long n) {
 
 static void zero(float *x, long n) { memset(x, 0, (size_t)n * sizeof(float)); }
 
-void pst_block_forward(pst_model *m, int l) {
+void pst_block_forward(pst_model *m, int l, const pst_pass *p) {
   pst_block *b = &m->blocks[l];
   pst_block_acts *a = &m->acts[l];
   const pst_linear_opts *o = &m->lopts;
   pst_linear_scratch *s = &m->scratch;
-  const int N = m->N, C = m->C;
+  const int N = p->N, C = m->C;
   const long NC = (long)N * C;
-  const uint8_t *key_mask = m->cur_attn_mask;
 
   const float *attn_in = a->in;
   if (m->gpt2) {
@@ -36,7 +36,7 @@ void pst_block_forward(pst_model *m, int l) {
   pst_linear_forward(&b->lin[LIN_Q], o, a->q, attn_in, N, s);
   pst_linear_forward(&b->lin[LIN_K], o, a->k, attn_in, N, s);
   pst_linear_forward(&b->lin[LIN_V], o, a->v, attn_in, N, s);
-  attention_forward(a->ctx, a->probs, a->q, a->k, a->v, key_mask, m->gpt2, m->B, m->T, m->Cl, m->NHl, m->NHl);
+  pst_model_attend(m, l, p, a->ctx, a->probs, a->q, a->k, a->v);
   pst_linear_forward(&b->lin[LIN_O], o, a->res1, a->ctx, N, s);
   pst_model_tp_sum(m, a->res1, NC);
   add_inplace(a->res1, a->in, NC);

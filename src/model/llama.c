@@ -47,17 +47,22 @@ pst_err pst_llama_register(pst_model *m) {
   return PST_OK;
 }
 
-/* Activations and backward buffers in two allocations, plus the rotary table. */
+/* Activations and backward buffers in two allocations, plus the rotary table [T, hs/2].
+ * Decoding (m->infer): N rows shared by every layer (in = out = x0), no probs, the head over
+ * B rows (one per sequence), no backward buffers. */
 pst_err pst_llama_alloc(pst_model *m) {
-  const size_t N = (size_t)m->N, C = (size_t)m->C, L = (size_t)m->cfg.layers;
+  const int inf = m->infer;
+  const size_t N = (size_t)m->N, C = (size_t)m->C, L = inf ? 1 : (size_t)m->cfg.layers;
   const size_t Cl = (size_t)m->Cl, Kl = (size_t)m->Kl, Fl = (size_t)m->Fl, V = (size_t)m->V;
-  const size_t P = (size_t)m->B * m->NHl * m->T * m->T, h2 = (size_t)m->hs / 2;
-  const size_t npos = (size_t)m->T; /* rotary table rows: the positions a batch uses */
-  /* per layer: ln1 res1 ln2 out (4 NC) + q ctx (2 N Cl) + k v (2 N Kl) + gate up h (3 N Fl) + probs + 2 N */
-  const size_t per_layer = 4 * N * C + 2 * N * Cl + 2 * N * Kl + 3 * N * Fl + P + 2 * N;
-  const size_t total = L * per_layer + N * C + N * C + N + N * V + 2 * npos * h2;
+  const size_t P = inf ? 0 : (size_t)m->B * m->NHl * m->T * m->T, h2 = (size_t)m->hs / 2;
+  const size_t npos = (size_t)m->T; /* rotary table rows: the positions a pass uses */
+  const size_t NH = inf ? (size_t)m->B : N; /* rows of the final norm and the head */
+  /* per layer: ln1 res1 ln2 (3 NC) + out (NC, training) + q ctx (2 N Cl) + k v (2 N Kl)
+   * + gate up h (3 N Fl) + probs + 2 N */
+  const size_t per_layer = (inf ? 3 : 4) * N * C + 2 * N * Cl + 2 * N * Kl + 3 * N * Fl + P + 2 * N;
+  const size_t total = L * per_layer + N * C + NH * C + NH + NH * V + 2 * npos * h2;
   PST_CHECK(pst_calloc((void **)&m->act_buf, total, sizeof(float), "activations"));
-  PST_CHECK(pst_calloc((void **)&m->lacts, L, sizeof(pst_llama_acts), "activations"));
+  PST_CHECK(pst_calloc((void **)&m->lacts, (size_t)m->cfg.layers, sizeof(pst_llama_acts), "activations"));
   float *p = m->act_buf;
 #define TAKE(ptr, count) ((ptr) = p, p += (count))
   TAKE(m->x0, N * C);
@@ -71,38 +76,42 @@ pst_err pst_llama_alloc(pst_model *m) {
     TAKE(a->k, N * Kl);
     TAKE(a->v, N * Kl);
     TAKE(a->ctx, N * Cl);
-    TAKE(a->probs, P);
+    if (P) TAKE(a->probs, P);
     TAKE(a->res1, N * C);
     TAKE(a->ln2, N * C);
     TAKE(a->ln2_rstd, N);
     TAKE(a->gate, N * Fl);
     TAKE(a->up, N * Fl);
     TAKE(a->h, N * Fl);
-    TAKE(a->out, N * C);
+    if (inf) a->out = m->x0; /* the input is dead once res1 = in + o(ctx) is formed */
+    else TAKE(a->out, N * C);
     prev_out = a->out;
   }
-  TAKE(m->lnf, N * C);
-  TAKE(m->lnf_rstd, N);
-  TAKE(m->logits, N * V);
+  for (int l = 1; inf && l < m->cfg.layers; l++) m->lacts[l] = m->lacts[0];
+  TAKE(m->lnf, NH * C);
+  TAKE(m->lnf_rstd, NH);
+  TAKE(m->logits, NH * V);
   TAKE(m->rope_cos, npos * h2);
   TAKE(m->rope_sin, npos * h2);
   if ((size_t)(p - m->act_buf) != total) PST_ERR(PST_ERR_INTERNAL, "llama activation layout mismatch");
 
-  const size_t gtotal = 4 * N * C + 2 * N * Cl + 2 * N * Kl + 3 * N * Fl + N * V;
-  PST_CHECK(pst_calloc((void **)&m->grad_buf, gtotal, sizeof(float), "activation gradients"));
-  p = m->grad_buf;
-  TAKE(m->d_out, N * C);
-  TAKE(m->d_in, N * C);
-  TAKE(m->d_res, N * C);
-  TAKE(m->tp_buf, N * C);
-  TAKE(m->d_ctx, N * Cl);
-  TAKE(m->d_q, N * Cl);
-  TAKE(m->d_k, N * Kl);
-  TAKE(m->d_v, N * Kl);
-  TAKE(m->d_g, N * Fl);
-  TAKE(m->d_f1, N * Fl);
-  TAKE(m->d_up, N * Fl);
-  TAKE(m->d_logits, N * V);
+  if (!inf) {
+    const size_t gtotal = 4 * N * C + 2 * N * Cl + 2 * N * Kl + 3 * N * Fl + N * V;
+    PST_CHECK(pst_calloc((void **)&m->grad_buf, gtotal, sizeof(float), "activation gradients"));
+    p = m->grad_buf;
+    TAKE(m->d_out, N * C);
+    TAKE(m->d_in, N * C);
+    TAKE(m->d_res, N * C);
+    TAKE(m->tp_buf, N * C);
+    TAKE(m->d_ctx, N * Cl);
+    TAKE(m->d_q, N * Cl);
+    TAKE(m->d_k, N * Kl);
+    TAKE(m->d_v, N * Kl);
+    TAKE(m->d_g, N * Fl);
+    TAKE(m->d_f1, N * Fl);
+    TAKE(m->d_up, N * Fl);
+    TAKE(m->d_logits, N * V);
+  }
 #undef TAKE
   const pst_config *c = &m->cfg;
   const int scaling = !strcmp(c->rope_scaling, "linear")   ? PST_ROPE_LINEAR
@@ -120,21 +129,31 @@ static void add_inplace(float *y, const float *x, long n) {
 
 static void zero(float *x, long n) { memset(x, 0, (size_t)n * sizeof(float)); }
 
-static void block_forward(pst_model *m, int l) {
+/* Rotate x [N, nh*hs] of pass p: training from position 0, decoding from each pos[b]. */
+static void rotate(pst_model *m, const pst_pass *p, float *x, int nh) {
+  if (!p->cached) {
+    rope_forward(x, m->rope_cos, m->rope_sin, p->B, p->T, nh, m->hs, 0);
+    return;
+  }
+  const long w = (long)p->T * nh * m->hs;
+  for (int b = 0; b < p->B; b++) rope_forward(x + b * w, m->rope_cos, m->rope_sin, 1, p->T, nh, m->hs, p->pos[b]);
+}
+
+static void block_forward(pst_model *m, int l, const pst_pass *p) {
   pst_block *b = &m->blocks[l];
   pst_llama_acts *a = &m->lacts[l];
   const pst_linear_opts *o = &m->lopts;
   pst_linear_scratch *s = &m->scratch;
-  const int N = m->N, C = m->C, B = m->B, T = m->T;
+  const int N = p->N, C = m->C;
   const long NC = (long)N * C;
   const float eps = m->ln_eps;
   rmsnorm_forward(a->ln1, a->ln1_rstd, a->in, b->ln1_w, N, C, eps);
   pst_linear_forward(&b->lin[LL_Q], o, a->q, a->ln1, N, s);
   pst_linear_forward(&b->lin[LL_K], o, a->k, a->ln1, N, s);
   pst_linear_forward(&b->lin[LL_V], o, a->v, a->ln1, N, s);
-  rope_forward(a->q, m->rope_cos, m->rope_sin, B, T, m->NHl, m->hs, 0);
-  rope_forward(a->k, m->rope_cos, m->rope_sin, B, T, m->KVl, m->hs, 0);
-  attention_forward(a->ctx, a->probs, a->q, a->k, a->v, m->cur_attn_mask, 1, B, T, m->Cl, m->NHl, m->KVl);
+  rotate(m, p, a->q, m->NHl);
+  rotate(m, p, a->k, m->KVl);
+  pst_model_attend(m, l, p, a->ctx, a->probs, a->q, a->k, a->v);
   pst_linear_forward(&b->lin[LL_O], o, a->res1, a->ctx, N, s);
   pst_model_tp_sum(m, a->res1, NC);
   add_inplace(a->res1, a->in, NC);
@@ -193,10 +212,15 @@ static void block_backward(pst_model *m, int l, int need_din) {
   }
 }
 
+void pst_llama_body(pst_model *m, const pst_pass *p, const int32_t *ids) {
+  pst_model_embed(m, p, ids, NULL);
+  for (int l = 0; l < m->cfg.layers; l++) block_forward(m, l, p);
+}
+
 double pst_llama_forward(pst_model *m, const pst_batch *bt) {
   const int N = m->N, C = m->C, L = m->cfg.layers;
-  embedding_forward(m->x0, bt->input_ids, NULL, m->emb_tok, NULL, NULL, m->B, m->T, C);
-  for (int l = 0; l < L; l++) block_forward(m, l);
+  const pst_pass p = pst_model_train_pass(m);
+  pst_llama_body(m, &p, bt->input_ids);
   rmsnorm_forward(m->lnf, m->lnf_rstd, m->lacts[L - 1].out, m->lnf_w, N, C, m->ln_eps);
   matmul_forward(m->logits, m->lnf, m->head_w ? m->head_w : m->emb_tok, NULL, N, C, m->V);
   return crossentropy_forward(m->logits, bt->targets, bt->loss_mask, N, m->V, (float)m->cfg.label_smoothing);

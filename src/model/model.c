@@ -60,18 +60,21 @@ static pst_err register_tensors(pst_model *m) {
   return PST_OK;
 }
 
-/* Carve the activation and backward buffers out of two allocations. */
-static pst_err alloc_activations(pst_model *m) {
+/* Carve the activation and backward buffers out of two allocations (model_internal.h). */
+pst_err pst_model_alloc_activations(pst_model *m) {
   if (m->arch == ARCH_LLAMA) return pst_llama_alloc(m);
-  const size_t N = (size_t)m->N, C = (size_t)m->C, L = (size_t)m->cfg.layers;
+  const int inf = m->infer; /* gpt2 only (infer.c refuses bert) */
+  const size_t N = (size_t)m->N, C = (size_t)m->C, L = inf ? 1 : (size_t)m->cfg.layers;
   const size_t Cl = (size_t)m->Cl, Fl = (size_t)m->Fl;
-  const size_t P = (size_t)m->B * m->NHl * m->T * m->T, B = (size_t)m->B;
-  const size_t nlog = m->gpt2 ? N * (size_t)m->V : B * (size_t)m->NL;
-  /* per layer: lnA res1 lnB res2 (4 NC) + q k v ctx (4 N Cl) + f1 g (2 N Fl) + probs + 4 N stats */
-  size_t per_layer = 4 * N * C + 4 * N * Cl + 2 * N * Fl + P + 4 * N;
-  size_t total = L * per_layer + 2 * N * C + 2 * N + (m->gpt2 ? N * C + 2 * N : 3 * B * C) + nlog;
+  const size_t P = inf ? 0 : (size_t)m->B * m->NHl * m->T * m->T, B = (size_t)m->B;
+  const size_t NH = inf ? B : N; /* gpt2: rows of the final LN and the head */
+  const size_t nlog = m->gpt2 ? NH * (size_t)m->V : B * (size_t)m->NL;
+  /* per layer: lnA res1 lnB (3 NC) + res2 (NC, training) + q k v ctx (4 N Cl) + f1 g (2 N Fl)
+   * + probs + 4 N stats */
+  size_t per_layer = (inf ? 3 : 4) * N * C + 4 * N * Cl + 2 * N * Fl + P + 4 * N;
+  size_t total = L * per_layer + 2 * N * C + 2 * N + (m->gpt2 ? NH * C + 2 * NH : 3 * B * C) + nlog;
   PST_CHECK(pst_calloc((void **)&m->act_buf, total, sizeof(float), "activations"));
-  PST_CHECK(pst_calloc((void **)&m->acts, L, sizeof(pst_block_acts), "activations"));
+  PST_CHECK(pst_calloc((void **)&m->acts, (size_t)m->cfg.layers, sizeof(pst_block_acts), "activations"));
   float *p = m->act_buf;
 #define TAKE(ptr, count) ((ptr) = p, p += (count))
   TAKE(m->emb_sum, N * C);
@@ -89,21 +92,23 @@ static pst_err alloc_activations(pst_model *m) {
     TAKE(a->k, N * Cl);
     TAKE(a->v, N * Cl);
     TAKE(a->ctx, N * Cl);
-    TAKE(a->probs, P);
+    if (P) TAKE(a->probs, P);
     TAKE(a->res1, N * C);
     TAKE(a->lnB, N * C);
     TAKE(a->lnB_mean, N);
     TAKE(a->lnB_rstd, N);
     TAKE(a->f1, N * Fl);
     TAKE(a->g, N * Fl);
-    TAKE(a->res2, N * C);
+    if (inf) a->res2 = m->x0; /* pre-LN: the input is dead once res1 = in + o(ctx) is formed */
+    else TAKE(a->res2, N * C);
     a->out = m->gpt2 ? a->res2 : a->lnB;
     prev_out = a->out;
   }
+  for (int l = 1; inf && l < m->cfg.layers; l++) m->acts[l] = m->acts[0];
   if (m->gpt2) {
-    TAKE(m->lnf, N * C);
-    TAKE(m->lnf_mean, N);
-    TAKE(m->lnf_rstd, N);
+    TAKE(m->lnf, NH * C);
+    TAKE(m->lnf_mean, NH);
+    TAKE(m->lnf_rstd, NH);
   } else {
     TAKE(m->cls_in, B * C);
     TAKE(m->pool_pre, B * C);
@@ -111,6 +116,7 @@ static pst_err alloc_activations(pst_model *m) {
   }
   TAKE(m->logits, nlog);
   if ((size_t)(p - m->act_buf) != total) PST_ERR(PST_ERR_INTERNAL, "activation layout mismatch");
+  if (inf) return PST_OK;
 
   size_t gtotal = 5 * N * C + 4 * N * Cl + 2 * N * Fl + nlog + 3 * B * C;
   PST_CHECK(pst_calloc((void **)&m->grad_buf, gtotal, sizeof(float), "activation gradients"));
@@ -132,6 +138,16 @@ static pst_err alloc_activations(pst_model *m) {
   TAKE(m->d_pooled, B * C);
 #undef TAKE
   return PST_OK;
+}
+
+void pst_model_free_activations(pst_model *m) {
+  pst_free(m->act_buf);
+  pst_free(m->grad_buf);
+  pst_free(m->acts);
+  pst_free(m->lacts);
+  m->act_buf = m->grad_buf = NULL;
+  m->acts = NULL;
+  m->lacts = NULL;
 }
 
 pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, const pst_group *tp) {
@@ -209,7 +225,7 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
     if (L->n > max_dim) max_dim = L->n;
   }
   TRY(pst_linear_scratch_alloc(&m->scratch, max_mn, max_dim, cfg->r1 > cfg->r2 ? cfg->r1 : cfg->r2));
-  TRY(alloc_activations(m));
+  TRY(pst_model_alloc_activations(m));
   for (int l = 0; l < cfg->layers; l++)
     for (int j = 0; j < m->nlin; j++)
       pst_linear_init_trainables(&m->blocks[l].lin[j], &m->lopts, cfg->seed, m->blocks[l].lin_name[j]);
@@ -231,10 +247,8 @@ void pst_model_destroy(pst_model *m) {
   pst_params_free(&m->train);
   pst_linear_scratch_free(&m->scratch);
   pst_free(m->masks);
-  pst_free(m->act_buf);
-  pst_free(m->grad_buf);
-  pst_free(m->acts);
-  pst_free(m->lacts);
+  pst_model_infer_free(m);
+  pst_model_free_activations(m);
   pst_free(m->blocks);
   pst_free(m);
 }

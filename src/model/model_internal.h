@@ -47,6 +47,17 @@ typedef struct {
   float *out;                    /* [N,C] res1 + down(h) */
 } pst_llama_acts;
 
+/* The shape of one forward pass and where its keys and values live.
+ * Training: B x T tokens at positions 0..T-1, attention over the pass's own keys (cached = 0).
+ * Decoding (infer.c): B sequences of T new tokens; sequence b's tokens sit at positions
+ * pos[b]..pos[b]+T-1 of cache row slot[b]; their keys and values are appended to the cache and
+ * each token attends to its row's positions 0..its own. */
+typedef struct {
+  int B, T, N;                   /* N = B*T rows of every activation */
+  const int32_t *pos, *slot;     /* [B] (decoding only) */
+  int cached;
+} pst_pass;
+
 struct pst_model {
   pst_config cfg;
   pst_arch arch;
@@ -84,6 +95,13 @@ struct pst_model {
   float *cls_in, *pool_pre, *pooled; /* bert [B,C] */
   float *logits;                 /* [B,NL] or [N,V] */
   const uint8_t *cur_attn_mask;  /* [N] key mask of the batch being processed */
+  /* decoding (infer.c): weights folded into each pst_linear's W_inf, the training shape kept
+   * aside, a key/value cache [L][rows][Tmax][Kl] and the head's gathered rows */
+  int infer, train_B, train_T;
+  int kv_rows, kv_Tmax;
+  float *w_inf;                  /* the folded weights of every layer (NULL for dense) */
+  float *kv_k, *kv_v, *kv_tmp;   /* caches; kv_tmp [rows, Tmax, Kl] for reordering */
+  float *att_scratch;            /* [threads, Tmax] */
   /* backward buffers */
   float *grad_buf;
   float *d_out, *d_in, *d_res, *d_ln;  /* [N,C] */
@@ -97,7 +115,23 @@ struct pst_model {
 /* Sum x[n] over the tp group (no-op on one rank); an MPI failure aborts the job. */
 void pst_model_tp_sum(pst_model *m, float *x, long n);
 
-void pst_block_forward(pst_model *m, int l);
+/* Training passes (pass.c) run over the model's B x T batch. */
+pst_pass pst_model_train_pass(const pst_model *m);
+/* Attention of pass p in layer l: training = attention_forward (probs saved, key mask,
+ * causal for decoders); decoding = append k, v [N,Kl] to the cache, attend over it. */
+void pst_model_attend(pst_model *m, int l, const pst_pass *p, float *ctx, float *probs, const float *q,
+                      const float *k, const float *v);
+/* Token embeddings of pass p into x0 (gpt2: + position rows, bert: + types; LN after). */
+void pst_model_embed(pst_model *m, const pst_pass *p, const int32_t *ids, const int32_t *type_ids);
+/* Activation buffers for m->B x m->T (training) or, when m->infer, one shared set of
+ * m->N rows (every layer's in and out are x0; no probs, no backward buffers). */
+pst_err pst_model_alloc_activations(pst_model *m);
+void pst_model_free_activations(pst_model *m);
+
+/* Release what decoding holds (folded weights, caches); the activations stay. */
+void pst_model_infer_free(pst_model *m);
+
+void pst_block_forward(pst_model *m, int l, const pst_pass *p);
 /* d_out holds dL/d(block l output); on return d_in holds dL/d(block input) if need_din. */
 void pst_block_backward(pst_model *m, int l, int need_din);
 
@@ -105,6 +139,8 @@ void pst_block_backward(pst_model *m, int l, int need_din);
  * final RMSNorm, LM head, token cross-entropy) and its backward. */
 pst_err pst_llama_register(pst_model *m);
 pst_err pst_llama_alloc(pst_model *m);
+/* Embedding and blocks of pass p (the part training and decoding share). */
+void pst_llama_body(pst_model *m, const pst_pass *p, const int32_t *ids);
 double pst_llama_forward(pst_model *m, const pst_batch *bt);
 void pst_llama_backward(pst_model *m, const pst_batch *bt, float dloss);
 

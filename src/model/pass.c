@@ -29,7 +29,47 @@ static pst_err check_batch(const pst_model *m, const pst_batch *bt) {
   return PST_OK;
 }
 
+pst_pass pst_model_train_pass(const pst_model *m) { return (pst_pass){m->B, m->T, m->N, NULL, NULL, 0}; }
+
+void pst_model_embed(pst_model *m, const pst_pass *p, const int32_t *ids, const int32_t *type_ids) {
+  const int C = m->C;
+  if (m->arch == ARCH_LLAMA) { /* no position table: rotary positions live in the attention */
+    embedding_forward(m->x0, ids, NULL, m->emb_tok, NULL, NULL, p->B, p->T, C);
+    return;
+  }
+  const float *pos = m->emb_pos + (long)m->cfg.position_offset * C; /* RoBERTa-style offsets */
+  if (m->gpt2 && p->cached) { /* sequence b's first new token at position pos[b] */
+    for (int b = 0; b < p->B; b++)
+      embedding_forward(m->x0 + (long)b * p->T * C, ids + (long)b * p->T, NULL, m->emb_tok,
+                        pos + (long)p->pos[b] * C, NULL, 1, p->T, C);
+  } else if (m->gpt2) {
+    embedding_forward(m->x0, ids, NULL, m->emb_tok, pos, NULL, p->B, p->T, C);
+  } else {
+    embedding_forward(m->emb_sum, ids, type_ids, m->emb_tok, pos, m->emb_type, p->B, p->T, C);
+    layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, m->emb_ln_w, m->emb_ln_b, p->N, C, m->ln_eps);
+  }
+}
+
+void pst_model_attend(pst_model *m, int l, const pst_pass *p, float *ctx, float *probs, const float *q,
+                      const float *k, const float *v) {
+  if (!p->cached) {
+    attention_forward(ctx, probs, q, k, v, m->cur_attn_mask, m->arch != ARCH_BERT, p->B, p->T, m->Cl, m->NHl,
+                      m->KVl);
+    return;
+  }
+  const long Kl = m->Kl, layer = (long)l * m->kv_rows * m->kv_Tmax * Kl;
+  float *kc = m->kv_k + layer, *vc = m->kv_v + layer;
+  for (int b = 0; b < p->B; b++) {
+    const long at = ((long)p->slot[b] * m->kv_Tmax + p->pos[b]) * Kl, from = (long)b * p->T * Kl;
+    memcpy(kc + at, k + from, (size_t)p->T * Kl * sizeof(float));
+    memcpy(vc + at, v + from, (size_t)p->T * Kl * sizeof(float));
+  }
+  attention_cached_forward(ctx, q, kc, vc, p->slot, p->pos, p->B, p->T, m->kv_Tmax, m->Cl, m->NHl, m->KVl,
+                           m->att_scratch);
+}
+
 pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
+  if (m->infer) PST_ERR(PST_ERR_ARG, "the model is decoding (pst_model_infer_begin): call pst_model_infer_end first");
   PST_CHECK(check_batch(m, bt));
   const int N = m->N, C = m->C, B = m->B, T = m->T;
   m->cur_attn_mask = bt->attn_mask;
@@ -38,15 +78,9 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
     if (*loss != *loss) PST_ERR(PST_ERR_NUMERIC, "the loss is NaN");
     return PST_OK;
   }
-  if (m->gpt2) {
-    const float *pos = m->emb_pos + (long)m->cfg.position_offset * C; /* RoBERTa-style offsets */
-    embedding_forward(m->x0, bt->input_ids, NULL, m->emb_tok, pos, NULL, B, T, C);
-  } else {
-    const float *pos = m->emb_pos + (long)m->cfg.position_offset * C;
-    embedding_forward(m->emb_sum, bt->input_ids, bt->token_type_ids, m->emb_tok, pos, m->emb_type, B, T, C);
-    layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, m->emb_ln_w, m->emb_ln_b, N, C, m->ln_eps);
-  }
-  for (int l = 0; l < m->cfg.layers; l++) pst_block_forward(m, l);
+  const pst_pass p = pst_model_train_pass(m);
+  pst_model_embed(m, &p, bt->input_ids, bt->token_type_ids);
+  for (int l = 0; l < m->cfg.layers; l++) pst_block_forward(m, l, &p);
   const float *xL = m->acts[m->cfg.layers - 1].out;
   if (m->gpt2) {
     layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, xL, m->lnf_w, m->lnf_b, N, C, m->ln_eps);
@@ -70,6 +104,7 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
 }
 
 pst_err pst_model_backward(pst_model *m, const pst_batch *bt, float dloss) {
+  if (m->infer) PST_ERR(PST_ERR_ARG, "the model is decoding: there is no backward pass to run");
   if (m->arch == ARCH_LLAMA) {
     pst_llama_backward(m, bt, dloss);
     return PST_OK;

@@ -237,8 +237,10 @@ pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double s
   return PST_OK;
 }
 
-/* The effective weight M ⊙ W' [m,n] into s->w1, or W0 itself for dense. */
+/* The effective weight M ⊙ W' [m,n]: the folded one when inferring, W0 itself for dense, else
+ * rebuilt into s->w1. */
 static const float *effective_weight(const pst_linear *L, const pst_linear_opts *o, pst_linear_scratch *s) {
+  if (L->W_inf) return L->W_inf;
   if (!o->method->lowrank_w) return L->W0;
   pst_linear_effective(L, o, s->w1, s);
   return s->w1;
@@ -264,7 +266,10 @@ void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *ou
   } else {
     memset(out, 0, (size_t)N * m * sizeof(float));
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m, n, 1.0f, inp, n, w, n, 1.0f, out, m);
+  if (N == 1) /* one token (decoding): a matrix-vector product, which OpenBLAS does faster */
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0f, w, n, inp, 1, 1.0f, out, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m, n, 1.0f, inp, n, w, n, 1.0f, out, m);
 }
 
 /* One row i of factor_gradients: prow, drow are [n] row buffers; pdV [r2,n], pdB [r1,n],

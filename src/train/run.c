@@ -24,9 +24,8 @@
 #include "pst/cuda.h"
 #endif
 #include "pst/dist.h"
-#include "pst/gguf_llama.h"
-#include "pst/hfmodel.h"
 #include "pst/metrics.h"
+#include "pst/modelsrc.h"
 #include "pst/run.h"
 #include "pst/rundir.h"
 #include "pst/safetensors.h"
@@ -135,29 +134,12 @@ static pst_err load_data(run_state *s) {
   pst_config *cfg = &s->cfg;
   char path[PST_PATH_MAX + 64];
   s->glue_task = -1;
-  if (cfg->hf_dir[0] && cfg->gguf[0])
-    PST_ERR(PST_ERR_CONFIG, "model.hf_dir and model.gguf are both set: choose one model source");
-  if (cfg->hf_dir[0]) {
-    pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
-    PST_CHECK(pst_hf_read_config(path, cfg, NULL));
-  }
-  if (cfg->gguf[0]) {
-    pst_config_path(cfg, cfg->gguf, path, sizeof path);
-    PST_CHECK(pst_gguf_read_config(path, cfg));
-  }
-  const char *tok_dir = cfg->tokenizer[0] ? cfg->tokenizer : cfg->hf_dir;
-  if (!tok_dir[0] && cfg->gguf[0] && strcmp(cfg->format, "ids") && strcmp(cfg->format, "prep")) {
-    pst_config_path(cfg, cfg->gguf, path, sizeof path); /* the tokenizer in the GGUF metadata */
-    PST_CHECK(pst_gguf_tokenizer_build(path, cfg->vocab, &s->tok));
-  } else if (strcmp(cfg->format, "ids") && (strcmp(cfg->format, "prep") || tok_dir[0])) {
-    const char *dir = tok_dir;
-    if (!dir[0])
-      PST_ERR(PST_ERR_CONFIG, "data.format = %s needs data.tokenizer, model.hf_dir or model.gguf", cfg->format);
-    pst_config_path(cfg, dir, path, sizeof path);
-    PST_CHECK(pst_tokenizer_load_dir(&s->tok, path));
-    if (pst_tokenizer_vocab_size(s->tok) > cfg->vocab)
-      PST_ERR(PST_ERR_CONFIG, "the tokenizer in %s has %d ids but model.vocab is %d", path,
-              pst_tokenizer_vocab_size(s->tok), cfg->vocab);
+  PST_CHECK(pst_source_config(cfg));
+  if (strcmp(cfg->format, "ids") && strcmp(cfg->format, "prep")) {
+    PST_CHECK(pst_source_tokenizer(cfg, 0, &s->tok));
+    if (!s->tok) PST_ERR(PST_ERR_CONFIG, "data.format = %s needs data.tokenizer, model.hf_dir or model.gguf", cfg->format);
+  } else if (!strcmp(cfg->format, "prep") && (cfg->tokenizer[0] || cfg->hf_dir[0])) {
+    PST_CHECK(pst_source_tokenizer(cfg, 1, &s->tok));
   }
   if (!strcmp(cfg->format, "glue") && !cfg->glue_task[0])
     PST_ERR(PST_ERR_CONFIG, "data.format = glue needs data.glue_task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI)");
@@ -461,19 +443,7 @@ static pst_err run(run_state *s) {
   else snprintf(s->ckpt_dir, sizeof s->ckpt_dir, "%s/checkpoints", cfg->run_dir);
   PST_CHECK(base_identity(s));
   PST_CHECK(pst_model_create(&s->model, cfg, Bl, T, &d->tp_group));
-  pst_model_init_random(s->model, cfg->seed);
-  if (cfg->hf_dir[0]) {
-    pst_config_path(cfg, cfg->hf_dir, path, sizeof path);
-    PST_CHECK(pst_hf_load_weights(path, s->model));
-  }
-  if (cfg->gguf[0]) { /* dequantized to fp32; this rank's tp slice only */
-    pst_config_path(cfg, cfg->gguf, path, sizeof path);
-    PST_CHECK(pst_gguf_load_weights(path, s->model, NULL));
-  }
-  if (cfg->weights[0]) {
-    pst_config_path(cfg, cfg->weights, path, sizeof path);
-    PST_CHECK(pst_model_load(s->model, path));
-  }
+  PST_CHECK(pst_source_weights(cfg, s->model));
   s->micro = calloc((size_t)accum, sizeof *s->micro);
   s->order = malloc((size_t)train->n * sizeof(long));
   s->evals = json_array();

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <omp.h>
 
 /* Masked softmax of one probs row p[T] in place (row i of batch b; km = key_mask + b*T or
  * NULL). On entry p holds the scaled scores. */
@@ -133,4 +134,46 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout,
                   1.0f, dk + kvb, Ckv);
   }
   free(ds);
+}
+
+/* One (token, head) row per iteration: scores by dot products over the cached keys, softmax
+ * as softmax_row, then the probability-weighted sum of the cached values. */
+void attention_cached_forward(float *out, const float *q, const float *kc, const float *vc,
+                              const int32_t *slot, const int32_t *pos, int B, int T, int Tmax,
+                              int C, int NH, int NKV, float *scratch) {
+  if (B <= 0 || T <= 0 || C <= 0 || NH <= 0 || NKV <= 0) return;
+  const int hs = C / NH, Ckv = NKV * hs, group = NH / NKV;
+  const float scale = 1.0f / sqrtf((float)hs);
+  const long rows = (long)B * T * NH;
+#pragma omp parallel for schedule(static) if (rows * (pos[0] + T) * hs >= 65536)
+  for (long r = 0; r < rows; r++) {
+    const int h = (int)(r % NH);
+    const long n = r / NH; /* token b*T + t */
+    const int b = (int)(n / T), t = (int)(n % T), p = pos[b] + t;
+    const float *qh = q + n * C + (long)h * hs;
+    const float *kr = kc + (size_t)slot[b] * Tmax * Ckv + (size_t)(h / group) * hs;
+    const float *vr = vc + (size_t)slot[b] * Tmax * Ckv + (size_t)(h / group) * hs;
+    float *sc = scratch + (size_t)omp_get_thread_num() * Tmax;
+    float mx = -INFINITY;
+    for (int j = 0; j <= p; j++) {
+      const float *kj = kr + (size_t)j * Ckv;
+      float d = 0.0f;
+      for (int i = 0; i < hs; i++) d += qh[i] * kj[i];
+      sc[j] = scale * d;
+      if (sc[j] > mx) mx = sc[j];
+    }
+    double sum = 0.0;
+    for (int j = 0; j <= p; j++) {
+      sc[j] = expf(sc[j] - mx);
+      sum += sc[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    float *o = out + n * C + (long)h * hs;
+    for (int i = 0; i < hs; i++) o[i] = 0.0f;
+    for (int j = 0; j <= p; j++) {
+      const float w = sc[j] * inv;
+      const float *vj = vr + (size_t)j * Ckv;
+      for (int i = 0; i < hs; i++) o[i] += w * vj[i];
+    }
+  }
 }
