@@ -414,16 +414,16 @@ pst_err pst_generate(pst_model *m, const int32_t *const *prompts, const int *len
   PST_CHECK(pst_gen_opts_check(o, V));
   if (o->n_stop && !tok) PST_ERR(PST_ERR_ARG, "stop strings need the model's tokenizer");
   if (n <= 0) return PST_OK;
-  int maxp = 0;
+  int maxp = 0, longest = 0;
   for (int i = 0; i < n; i++) {
-    if (lens[i] <= 0) PST_ERR(PST_ERR_ARG, "prompt %d is empty: generation needs at least one token", i + 1);
-    maxp = lens[i] > maxp ? lens[i] : maxp;
+    if (lens[i] <= 0) PST_ERR(PST_ERR_ARG, "prompt %ld is empty: generation needs at least one token", o->index0 + i + 1);
+    if (lens[i] > maxp) maxp = lens[i], longest = i;
   }
   const int K = o->num_beams, nbmax = o->batch < n ? o->batch : n;
   const long Tmax = (long)maxp + o->max_new_tokens;
   if (Tmax > pst_model_max_positions(m))
-    PST_ERR(PST_ERR_ARG, "the longest prompt (%d tokens) + max_new_tokens (%d) exceed the model's %d positions", maxp,
-            o->max_new_tokens, pst_model_max_positions(m));
+    PST_ERR(PST_ERR_ARG, "prompt %ld has %d tokens: with max_new_tokens = %d that exceeds the model's %d positions",
+            o->index0 + longest + 1, maxp, o->max_new_tokens, pst_model_max_positions(m));
   const int rows = nbmax * K;
   const int max_tokens = nbmax * maxp > rows ? nbmax * maxp : rows;
   PST_CHECK(pst_model_infer_begin(m, rows, (int)Tmax, max_tokens));

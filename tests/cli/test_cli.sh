@@ -185,6 +185,40 @@ first, ev = m[0]['loss'], [e['loss'] for e in r['evals']]
 print('     first loss %.3f, dev %s' % (first, ev))
 sys.exit(not (ev[-1] < first - 0.3 and ev[-1] < 10.825 and ev[-1] < ev[0] and r['evals'][-1]['perplexity'] > 1))"
 
+# pst generate with that run (its best checkpoint: the trained sparse model) on the distinct dev
+# inputs; token-for-token parity with transformers is tests/parity/run_generate_parity.sh
+"$PST" generate --run "$tmp/gpt2" --prompts "$tmp/e2e-dev.txt" --format e2e_lora --max-new-tokens 8 --beams 3 \
+  --batch 5 -o "$tmp/hyp.txt" 2>"$tmp/err"; rc=$?
+check "generate --run on data-to-text inputs" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+ninputs=$(awk -F'[|][|]' '{ print $1 }' "$tmp/e2e-dev.txt" | sed 's/^ *//; s/ *$//' | awk '!seen[$0]++' | wc -l)
+check "generate: one line per distinct input ($ninputs)" [ "$(wc -l <"$tmp/hyp.txt")" -eq "$ninputs" ]
+"$PST" generate --run "$tmp/gpt2" --prompts "$tmp/e2e-dev.txt" --format e2e_lora --max-new-tokens 8 --beams 3 \
+  --batch 1 -q -o "$tmp/hyp1.txt"
+check "generate: outputs do not depend on the batch" cmp -s "$tmp/hyp.txt" "$tmp/hyp1.txt"
+for b in 1 3; do
+  "$PST" generate -c "$tmp/gpt2.ini" --prompt "The Eagle" --prompt "A pub" --prompt "name" --sample --seed 7 \
+    --top-k 50 --top-p 0.9 --temperature 0.8 --max-new-tokens 6 --batch $b --ids -q -o "$tmp/sample$b.txt"
+done
+check "generate: seeded sampling is reproducible across batch sizes" cmp -s "$tmp/sample1.txt" "$tmp/sample3.txt"
+"$PST" generate -c "$tmp/gpt2.ini" --prompt "The Eagle" --sample --seed 8 --max-new-tokens 6 --ids -q -o "$tmp/sample8.txt"
+check "generate: another seed samples other tokens" sh -c "! cmp -s '$tmp/sample8.txt' '$tmp/sample1.txt'"
+printf 'a pub\n\nriverside\n' >"$tmp/prompts-empty.txt"
+printf 'fine\n\377\376 bad\n' >"$tmp/prompts-utf8.txt"
+expect_fail "generate: empty prompt" "prompt 1 on the command line is empty" generate -c "$tmp/gpt2.ini" --prompt ""
+expect_fail "generate: empty line names file:line" "prompts-empty.txt:2: empty prompt" generate -c "$tmp/gpt2.ini" \
+  --prompts "$tmp/prompts-empty.txt"
+expect_fail "generate: invalid UTF-8 names the line" "prompts-utf8.txt, prompt 2 (line 2): text is not valid UTF-8" \
+  generate -c "$tmp/gpt2.ini" --prompts "$tmp/prompts-utf8.txt"
+expect_fail "generate: beam size 0" "generate.num_beams = 0 is out of range" generate -c "$tmp/gpt2.ini" --prompt a --beams 0
+expect_fail "generate: beam size above the vocabulary" "num_beams = 60000: it must be in \[1, 50257\]" \
+  generate -c "$tmp/gpt2.ini" --prompt a --beams 60000
+expect_fail "generate: max_new_tokens 0" "generate.max_new_tokens = 0 is out of range" \
+  generate -c "$tmp/gpt2.ini" --prompt a --max-new-tokens 0
+expect_fail "generate: prompt + new tokens beyond the positions" "prompt 1 has 1 tokens: with max_new_tokens = 70 that exceeds the model's 64 positions" \
+  generate -c "$tmp/gpt2.ini" --prompt a --max-new-tokens 70
+expect_fail "generate: an encoder cannot generate" "model.arch = bert is not a decoder" generate -c "$tmp/base.ini" --prompt a
+
 # inspect-model on GGUF files (committed fixtures of tests/reference/make_gguf_fixtures.py)
 gg="$top_srcdir/tests/fixtures/gguf"
 "$PST" inspect-model "$gg/llama-tiny.gguf" >"$tmp/out" 2>"$tmp/err"; rc=$?
