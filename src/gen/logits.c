@@ -39,7 +39,7 @@ static void sorted_desc(float *tmp, const float *scores, int V) {
 
 void pst_warp_logits(float *scores, int V, double temperature, int top_k, double top_p) {
   if (temperature > 0 && temperature != 1.0)
-    for (int i = 0; i < V; i++) scores[i] = (float)(scores[i] / temperature);
+    for (int i = 0; i < V; i++) scores[i] = scores[i] / (float)temperature; /* float32, as torch */
   if ((top_k <= 0 || top_k >= V) && top_p >= 1.0) return;
   float *tmp = malloc((size_t)V * sizeof(float));
   if (!tmp) abort(); /* V floats; an allocation this small fails only when memory is gone */

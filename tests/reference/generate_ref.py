@@ -2,6 +2,9 @@
 """Reference outputs of transformers 4.46's generate() for tests/parity/run_generate_parity.sh.
 
 Usage: PYTHONPATH=.ref/transformers:.ref/gguf /usr/bin/python3 tests/reference/generate_ref.py \
+           processors OUTDIR                 (the logits processors: OUTDIR/processors.json,
+                                              committed as tests/fixtures/generate/processors.json)
+       ... generate_ref.py \
            gpt2 OUTDIR VOCAB_DIR             (a tiny random GPT-2, written to OUTDIR/model)
        ... generate_ref.py smollm2 OUTDIR MODEL.gguf HF_DIR   (the real SmolLM2-135M-Instruct)
 
@@ -132,6 +135,40 @@ def smollm2(out, gguf, hf_dir):
     run_cases(model, prompts, cases, eos, out)
 
 
+def processors(out):
+    """The logits processors on random rows: HF's TemperatureLogitsWarper, TopKLogitsWarper,
+    TopPLogitsWarper (applied in generate()'s order), NoRepeatNGramLogitsProcessor and
+    log_softmax; written to OUT/processors.json (tests/unit/test_generate.c)."""
+    from transformers.generation.logits_process import (NoRepeatNGramLogitsProcessor, TemperatureLogitsWarper,
+                                                        TopKLogitsWarper, TopPLogitsWarper)
+    g = torch.Generator().manual_seed(5)
+    cases = []
+    for i, (V, temp, k, p) in enumerate([(50, 1.0, 5, 1.0), (50, 0.7, 0, 0.9), (200, 1.3, 20, 0.5), (1000, 1.0, 0, 0.95),
+                                         (1000, 0.5, 100, 0.8), (64, 2.0, 64, 0.3), (30, 1.0, 1, 1.0), (30, 1.0, 0, 0.01)]):
+        x = torch.randn(1, V, generator=g) * (1 + i)
+        if i == 3:
+            x[0, 10:20] = x[0, 0]  # ties
+        y = x.clone()
+        ids = torch.zeros(1, 1, dtype=torch.long)
+        if temp != 1.0:
+            y = TemperatureLogitsWarper(temp)(ids, y)
+        if k > 0:
+            y = TopKLogitsWarper(k)(ids, y)
+        if p < 1.0:
+            y = TopPLogitsWarper(p)(ids, y)
+        cases.append({"kind": "warp", "temperature": temp, "top_k": k, "top_p": p, "logits": x[0].tolist(),
+                      "want": [None if v == float("-inf") else v for v in y[0].tolist()],
+                      "log_softmax": torch.log_softmax(x[0], -1).tolist()})
+    for n, seq in [(2, [1, 2, 1, 2, 1]), (3, [5, 6, 7, 5, 6]), (4, [1, 1, 1, 1, 1, 1]), (3, [9, 8]), (1, [3, 4, 3]),
+                   (4, [0, 1, 2, 3, 0, 1, 2, 4, 0, 1, 2])]:
+        x = torch.randn(1, 12, generator=g)
+        y = NoRepeatNGramLogitsProcessor(n)(torch.tensor([seq]), x.clone())
+        cases.append({"kind": "ngram", "n": n, "seq": seq, "logits": x[0].tolist(),
+                      "want": [None if v == float("-inf") else v for v in y[0].tolist()]})
+    with open(os.path.join(out, "processors.json"), "w") as f:
+        json.dump({"transformers": transformers.__version__, "cases": cases}, f, indent=0)
+
+
 def main():
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -139,6 +176,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     if kind == "gpt2":
         gpt2(out, sys.argv[3])
+    elif kind == "processors":
+        processors(out)
     elif kind == "smollm2":
         smollm2(out, sys.argv[3], sys.argv[4])
     else:
