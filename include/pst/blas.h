@@ -15,5 +15,8 @@ const char *pst_blas_corename(void);
 int pst_blas_is_slow(void);
 /* Threads for OpenMP and OpenBLAS (0 = leave the defaults). */
 void pst_set_threads(int n);
+/* OpenBLAS's own threads: get, and set (decoding sets 1 and splits the work over OpenMP). */
+int pst_blas_get_threads(void);
+void pst_blas_set_threads(int n);
 
 #endif

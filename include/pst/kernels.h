@@ -33,6 +33,11 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 /* out[N,M] = inp[N,K] @ w[M,K]^T + bias[M] (bias may be NULL). */
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias,
                     int N, int K, int M);
+/* The same product for decoding (few rows N): the M outputs are split over the OpenMP
+ * threads, each making one single-threaded BLAS call on its rows of w (gemv when N = 1), so
+ * that the per-token weight stream is read by every core without OpenBLAS's own threads
+ * competing with OpenMP's (the caller sets OpenBLAS to one thread: pst_blas_set_threads). */
+void matmul_forward_split(float *out, const float *inp, const float *w, const float *bias, int N, int K, int M);
 /* dinp[N,K] += dout @ w; dw[M,K] += dout^T @ inp; dbias[M] += colsum(dout). */
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
                      const float *inp, const float *w, int N, int K, int M);

@@ -314,7 +314,16 @@ static pst_err run(gen_args *a, pst_dist *d) {
     pst_log(1, "pst generate: %d prompts from %s, %s, max %d new tokens, batch %d%s\n", p.n, p.origin,
             o.num_beams > 1 ? "beam search" : o.do_sample ? "sampling" : "greedy", o.max_new_tokens, o.batch,
             d->world_size > 1 ? " (split over the ranks)" : "");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = pst_generate(m, (const int32_t *const *)p.ids + lo, p.len + lo, hi - lo, &o, tok, progress, &pc, out);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ntok = 0;
+    for (int i = 0; !rc && i < hi - lo; i++) ntok += out[i].n;
+    const double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!rc && d->world_rank == 0)
+      pst_log(1, "pst generate: rank 0 generated %ld tokens for %d prompts in %.3f s (%.1f tokens/s)\n", ntok, hi - lo,
+              s, (double)ntok / s);
   }
   if (!rc && !(f = open_memstream(&buf, &blen))) {
     rc = PST_ERR_MEM;

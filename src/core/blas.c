@@ -56,3 +56,7 @@ void pst_set_threads(int n) {
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
 }
+
+int pst_blas_get_threads(void) { return openblas_get_num_threads(); }
+
+void pst_blas_set_threads(int n) { openblas_set_num_threads(n); }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "pst/blas.h"
 
 void pst_model_infer_free(pst_model *m) {
   for (int l = 0; l < m->cfg.layers; l++)
@@ -56,6 +57,8 @@ pst_err pst_model_infer_begin(pst_model *m, int rows, int max_len, int max_token
             pst_model_max_positions(m));
   pst_err rc = fold_weights(m);
   if (rc) goto fail;
+  m->blas_threads = pst_blas_get_threads();
+  pst_blas_set_threads(1); /* the products split their rows over OpenMP (matmul_forward_split) */
   pst_model_free_activations(m);
   m->train_B = m->B;
   m->train_T = m->T;
@@ -80,7 +83,9 @@ fail:
 }
 
 pst_err pst_model_infer_end(pst_model *m) {
+  const int was = m->w_inf != NULL || m->infer;
   pst_model_infer_free(m);
+  if (was && m->blas_threads > 0) pst_blas_set_threads(m->blas_threads);
   if (!m->infer) return PST_OK;
   pst_model_free_activations(m);
   m->infer = 0;
@@ -120,7 +125,7 @@ pst_err pst_model_infer(pst_model *m, int B, int T, const int32_t *ids, const in
     memcpy(rows + (long)b * C, m->x0 + ((long)b * T + last[b]) * C, (size_t)C * sizeof(float));
   if (m->arch == ARCH_LLAMA) rmsnorm_forward(m->lnf, m->lnf_rstd, rows, m->lnf_w, B, C, m->ln_eps);
   else layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, rows, m->lnf_w, m->lnf_b, B, C, m->ln_eps);
-  matmul_forward(logits, m->lnf, m->head_w ? m->head_w : m->emb_tok, NULL, B, C, m->V);
+  matmul_forward_split(logits, m->lnf, m->head_w ? m->head_w : m->emb_tok, NULL, B, C, m->V);
   return PST_OK;
 }
 

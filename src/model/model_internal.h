@@ -97,7 +97,7 @@ struct pst_model {
   const uint8_t *cur_attn_mask;  /* [N] key mask of the batch being processed */
   /* decoding (infer.c): weights folded into each pst_linear's W_inf, the training shape kept
    * aside, a key/value cache [L][rows][Tmax][Kl] and the head's gathered rows */
-  int infer, train_B, train_T;
+  int infer, train_B, train_T, blas_threads; /* OpenBLAS threads to restore after decoding */
   int kv_rows, kv_Tmax;
   float *w_inf;                  /* the folded weights of every layer (NULL for dense) */
   float *kv_k, *kv_v, *kv_tmp;   /* caches; kv_tmp [rows, Tmax, Kl] for reordering */

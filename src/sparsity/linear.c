@@ -9,6 +9,7 @@
  * Float order follows the reference where it decides masks: S = (|W'| + alpha1 (A B)) +
  * alpha2 (R_i + C_j), with W' = W0 + beta (U V). */
 #include "pst/linear.h"
+#include "pst/kernels.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -237,10 +238,8 @@ pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double s
   return PST_OK;
 }
 
-/* The effective weight M ⊙ W' [m,n]: the folded one when inferring, W0 itself for dense, else
- * rebuilt into s->w1. */
+/* The effective weight M ⊙ W' [m,n]: W0 itself for dense, else rebuilt into s->w1. */
 static const float *effective_weight(const pst_linear *L, const pst_linear_opts *o, pst_linear_scratch *s) {
-  if (L->W_inf) return L->W_inf;
   if (!o->method->lowrank_w) return L->W0;
   pst_linear_effective(L, o, s->w1, s);
   return s->w1;
@@ -258,6 +257,10 @@ void pst_linear_effective(const pst_linear *L, const pst_linear_opts *o, float *
 
 void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *out, const float *inp, int N,
                         pst_linear_scratch *s) {
+  if (L->W_inf) { /* decoding: the folded weight, rows split over the threads */
+    matmul_forward_split(out, inp, L->W_inf, L->add_bias ? L->bias : NULL, N, L->n, L->m);
+    return;
+  }
   const float *w = effective_weight(L, o, s);
   const int m = L->m, n = L->n;
   if (L->add_bias) {
@@ -266,10 +269,7 @@ void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *ou
   } else {
     memset(out, 0, (size_t)N * m * sizeof(float));
   }
-  if (N == 1) /* one token (decoding): a matrix-vector product, which OpenBLAS does faster */
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0f, w, n, inp, 1, 1.0f, out, 1);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m, n, 1.0f, inp, n, w, n, 1.0f, out, m);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m, n, 1.0f, inp, n, w, n, 1.0f, out, m);
 }
 
 /* One row i of factor_gradients: prow, drow are [n] row buffers; pdV [r2,n], pdB [r1,n],

@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 #include <stddef.h>
+#include <omp.h>
 #include <string.h>
 
 #define MM_CBLOCK 64
@@ -25,6 +26,26 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
   if (K <= 0) return;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, M, K, 1.0f, inp, K, w, K,
               bias ? 1.0f : 0.0f, out, M);
+}
+
+void matmul_forward_split(float *out, const float *inp, const float *w, const float *bias, int N, int K, int M) {
+  if (N <= 0 || M <= 0 || K <= 0) return;
+#pragma omp parallel
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int m0 = (int)((long)M * t / nt), m1 = (int)((long)M * (t + 1) / nt), mc = m1 - m0;
+    if (mc > 0) {
+      for (int n = 0; n < N; n++) {
+        if (bias) memcpy(out + (size_t)n * M + m0, bias + m0, (size_t)mc * sizeof(float));
+        else memset(out + (size_t)n * M + m0, 0, (size_t)mc * sizeof(float));
+      }
+      if (N == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, mc, K, 1.0f, w + (size_t)m0 * K, K, inp, 1, 1.0f, out + m0, 1);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, mc, K, 1.0f, inp, K, w + (size_t)m0 * K, K, 1.0f,
+                    out + m0, M);
+    }
+  }
 }
 
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
