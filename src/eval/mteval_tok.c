@@ -79,7 +79,7 @@ static pst_err prepare(char **out, const char *s, int lowercase, int mteval) {
   pst_err rc = nlg_buf_put(&b, "", 0);
   if (!mteval) {
     /* str.lower() then rstrip() */
-    for (size_t i = 0; i < n && !rc; i++) rc = lowercase ? nlg_put_lower(&b, cp[i]) : nlg_buf_put_cp(&b, cp[i]);
+    for (size_t i = 0; i < n && !rc; i++) rc = lowercase ? nlg_put_lower(&b, cp, n, i) : nlg_buf_put_cp(&b, cp[i]);
     free(cp);
     if (!rc) rc = nlg_decode(&cp, &n, b.s);
     if (rc) {

@@ -23,9 +23,9 @@ pst_err nlg_decode(int32_t **cps, size_t *n, const char *s);
 /* Python's str.isspace() (str.split() splits on these) and Perl's \s on character strings. */
 int nlg_is_py_space(int32_t c);
 int nlg_is_perl_space(int32_t c);
-/* Python's str.lower() of one code point, appended (U+0130 becomes "i" U+0307; the
- * context-dependent final sigma is not applied: Σ always becomes σ). */
-pst_err nlg_put_lower(nlg_buf *b, int32_t c);
+/* Python's str.lower() of cp[i] in its string cp[0..n), appended: the simple lowercase
+ * mapping, U+0130 -> "i" U+0307, and capital sigma -> final sigma in the Final_Sigma context. */
+pst_err nlg_put_lower(nlg_buf *b, const int32_t *cp, size_t n, size_t i);
 /* Python's ' '.join(s.lower().split()) (lowercase 0: ' '.join(s.split())) into *out. */
 pst_err nlg_py_lower_split(char **out, const char *s, int lowercase);
 

@@ -41,8 +41,9 @@ enum { OP_NOP = ' ', OP_SUB = 's', OP_INS = 'i', OP_DEL = 'd', OP_UNDEF = 'x' };
 typedef struct {
   const int *ref;
   int nr, nh;
-  int64_t *cost; /* [(nh + 1) * (nr + 1)] */
-  char *op;
+  int64_t *cost; /* [(nh + 1) * (nr + 1)]; row i is valid in columns lo[i] .. hi[i] - 1 only, */
+  char *op;      /* the rest is (INF, OP_UNDEF) as in sacrebleu's table */
+  int *lo, *hi;
   int *last;     /* the hypothesis of the previous call, for the common-prefix reuse */
   int valid;     /* rows 0 .. valid - 1 hold the previous call's values (0: none) */
   char *trace;   /* [nh + nr] */
@@ -58,8 +59,10 @@ static pst_err ed_init(beam_ed *e, const int *ref, int nr, int nh) {
   e->cost = malloc(cells * sizeof *e->cost);
   e->op = malloc(cells);
   e->last = malloc(((size_t)nh + 1) * sizeof *e->last);
+  e->lo = malloc(((size_t)nh + 1) * sizeof *e->lo);
+  e->hi = malloc(((size_t)nh + 1) * sizeof *e->hi);
   e->trace = malloc((size_t)nh + nr + 1);
-  if (!e->cost || !e->op || !e->last || !e->trace) PST_ERR(PST_ERR_MEM, "TER: out of memory for %zu cells", cells);
+  if (!e->cost || !e->op || !e->last || !e->lo || !e->hi || !e->trace) PST_ERR(PST_ERR_MEM, "TER: out of memory for %zu cells", cells);
   return PST_OK;
 }
 
@@ -67,7 +70,14 @@ static void ed_free(beam_ed *e) {
   free(e->cost);
   free(e->op);
   free(e->last);
+  free(e->lo);
+  free(e->hi);
   free(e->trace);
+}
+
+/* Cost of cell (i, j): INF outside the computed columns of row i. */
+static int64_t cell(const beam_ed *e, int i, long j) {
+  return j >= e->lo[i] && j < e->hi[i] ? e->cost[(size_t)i * (e->nr + 1) + j] : INF;
 }
 
 /* Distance of h (e->nh words) to the reference; with want_trace also the operation trace
@@ -85,24 +95,28 @@ static int64_t ed_run(beam_ed *e, const int *h, int want_trace) {
   }
   double ratio = nh ? (double)nr / nh : 1.0;
   int beam = BEAM_WIDTH < ratio / 2 ? (int)ceil(ratio / 2 + BEAM_WIDTH) : BEAM_WIDTH;
+  if (!e->valid) {
+    e->lo[0] = 0;
+    e->hi[0] = W;
+  }
   for (int i = start + 1; i <= nh; i++) {
-    int64_t *c = e->cost + (size_t)i * W, *p = c - W;
+    int64_t *c = e->cost + (size_t)i * W;
     char *o = e->op + (size_t)i * W;
-    for (int j = 0; j <= nr; j++) {
-      c[j] = INF;
-      o[j] = OP_UNDEF;
-    }
     long pd = (long)floor(i * ratio);
     long lo = pd - beam > 0 ? pd - beam : 0, hi = pd + beam < W ? pd + beam : W;
     if (i == nh) hi = W;
+    e->lo[i] = (int)lo;
+    e->hi[i] = (int)(hi > lo ? hi : lo);
     for (long j = lo; j < hi; j++) {
+      c[j] = INF;
+      o[j] = OP_UNDEF;
       if (j == 0) {
-        c[0] = p[0] + 1;
+        c[0] = cell(e, i - 1, 0) + 1;
         o[0] = OP_DEL;
         continue;
       }
       int same = h[i - 1] == e->ref[j - 1];
-      int64_t cand[3] = {p[j - 1] + (same ? 0 : 1), p[j] + 1, c[j - 1] + 1};
+      int64_t cand[3] = {cell(e, i - 1, j - 1) + (same ? 0 : 1), cell(e, i - 1, j) + 1, j > lo ? c[j - 1] + 1 : INF + 1};
       const char ops[3] = {same ? OP_NOP : OP_SUB, OP_DEL, OP_INS};
       for (int k = 0; k < 3; k++)
         if (c[j] > cand[k]) {
@@ -113,11 +127,11 @@ static int64_t ed_run(beam_ed *e, const int *h, int want_trace) {
   }
   memcpy(e->last, h, (size_t)nh * sizeof *h);
   e->valid = nh + 1;
-  int64_t d = e->cost[(size_t)nh * W + nr];
+  int64_t d = cell(e, nh, nr);
   if (!want_trace) return d;
   int i = nh, j = nr, k = nh + nr;
   while (i > 0 || j > 0) {
-    char op = e->op[(size_t)i * W + j];
+    char op = j >= e->lo[i] && j < e->hi[i] ? e->op[(size_t)i * W + j] : OP_UNDEF;
     if (k == 0) return -1;
     e->trace[--k] = op;
     if (op == OP_SUB || op == OP_NOP) {
@@ -190,8 +204,7 @@ static pst_err best_shift(beam_ed *e, const int *h, int *best_words, int64_t *ga
   shift_key best = {0, 0, 0, 0};
   int have = 0, stop = 0;
   for (int sh = 0; sh < nh && !stop; sh++)
-    for (int sr = 0; sr < nr && !stop; sr++) {
-      if (abs(sr - sh) > MAX_SHIFT_DIST) continue;
+    for (int sr = sh > MAX_SHIFT_DIST ? sh - MAX_SHIFT_DIST : 0; sr < nr && sr <= sh + MAX_SHIFT_DIST && !stop; sr++) {
       for (int len = 1; len <= MAX_SHIFT_SIZE && h[sh + len - 1] == e->ref[sr + len - 1]; len++) {
         int herr = 0, rerr = 0;
         for (int q = 0; q < len; q++) {
@@ -277,7 +290,7 @@ pst_err pst_nlg_ter(double *out, const char *const *hyps, int n, const char *con
     int64_t best = INF;
     double lens = 0;
     for (int r = c.ref_off[i]; r < c.ref_off[i + 1] && !rc; r++) {
-      int64_t e;
+      int64_t e = 0;
       rc = edits_of(&e, &c.hyp[i], &c.ref[r], i + 1);
       if (!rc && e < best) best = e;
       lens += c.ref[r].len;

@@ -65,12 +65,45 @@ static int common_space(int32_t c) {
 int nlg_is_py_space(int32_t c) { return common_space(c) || (c >= 0x1c && c <= 0x1f); }
 int nlg_is_perl_space(int32_t c) { return common_space(c); }
 
-pst_err nlg_put_lower(nlg_buf *b, int32_t c) {
-  if (c == 0x130) { /* the one unconditional multi-character lowercase mapping */
+/* Unicode's Cased (letters with case: Lu Ll Lt, or any character with a case mapping). */
+static int is_cased(int32_t c) {
+  utf8proc_category_t k = utf8proc_category(c);
+  return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT ||
+         utf8proc_tolower(c) != c || utf8proc_toupper(c) != c;
+}
+
+/* Unicode's Case_Ignorable: Mn Me Cf Lm Sk and the word-break MidLetter / MidNumLet /
+ * Single_Quote characters. */
+static int is_case_ignorable(int32_t c) {
+  static const int32_t mid[] = {0x27,   0x2e,   0x3a,   0xb7,   0x387,  0x55f,  0x5f4,  0x2018, 0x2019,
+                                0x2024, 0x2027, 0xfe13, 0xfe52, 0xfe55, 0xff07, 0xff0e, 0xff1a};
+  utf8proc_category_t k = utf8proc_category(c);
+  if (k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME || k == UTF8PROC_CATEGORY_CF ||
+      k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_SK)
+    return 1;
+  for (size_t i = 0; i < sizeof mid / sizeof mid[0]; i++)
+    if (c == mid[i]) return 1;
+  return 0;
+}
+
+/* Capital sigma at cp[i] in the Final_Sigma context (a cased letter before it and none after
+ * it, case-ignorable characters skipped), as CPython's handle_capital_sigma. */
+static int final_sigma(const int32_t *cp, size_t n, size_t i) {
+  size_t j = i;
+  while (j > 0 && is_case_ignorable(cp[j - 1])) j--;
+  if (j == 0 || !is_cased(cp[j - 1])) return 0;
+  for (j = i + 1; j < n && is_case_ignorable(cp[j]); j++) {
+  }
+  return j == n || !is_cased(cp[j]);
+}
+
+pst_err nlg_put_lower(nlg_buf *b, const int32_t *cp, size_t n, size_t i) {
+  if (cp[i] == 0x130) { /* the one unconditional multi-character lowercase mapping */
     PST_CHECK(nlg_buf_putc(b, 'i'));
     return nlg_buf_put_cp(b, 0x307);
   }
-  return nlg_buf_put_cp(b, utf8proc_tolower(c));
+  if (cp[i] == 0x3a3) return nlg_buf_put_cp(b, final_sigma(cp, n, i) ? 0x3c2 : 0x3c3);
+  return nlg_buf_put_cp(b, utf8proc_tolower(cp[i]));
 }
 
 pst_err nlg_py_lower_split(char **out, const char *s, int lowercase) {
@@ -88,7 +121,7 @@ pst_err nlg_py_lower_split(char **out, const char *s, int lowercase) {
     }
     if (pending) rc = nlg_buf_putc(&b, ' ');
     pending = 0;
-    if (!rc) rc = lowercase ? nlg_put_lower(&b, cp[i]) : nlg_buf_put_cp(&b, cp[i]);
+    if (!rc) rc = lowercase ? nlg_put_lower(&b, cp, n, i) : nlg_buf_put_cp(&b, cp[i]);
   }
   free(cp);
   if (rc) {

@@ -24,7 +24,11 @@ The data are real E2E references (../shared/data/e2e/testset_w_refs.csv, consecu
 with the same MR grouped as the E2E script does): for each of the first MRs one reference is
 the "hypothesis" and the others its references (e2e-holdout), the same with seeded word
 drops, swaps, repeats and truncations (e2e-perturbed), and everyday text of varied length
-(uci-sentiment's yelp/amazon/imdb sentences, with an empty and a one-word hypothesis: plain).
+(uci-sentiment's yelp/amazon/imdb sentences, with an empty and a one-word hypothesis: plain),
+and seeded strings of the pieces the tokenizers treat specially (entities, <skipped>, digits
+with . , -, clitics, non-ASCII capitals such as U+0130 and sigma, Unicode spaces and U+001C:
+unicode-edge; BLEU, TER and NIST only, as the PTB tokenizer of pst covers English text, not
+this).
 
 Needs the reference stack of scripts/ref-scores and java, and a copy of mteval-v13a.pl
 (not shipped here: moses-smt mosesdecoder scripts/generic/mteval-v13a.pl, or e2e-metrics'
@@ -89,6 +93,15 @@ def perturb(text, rng):
     else:                             # truncate
         w = w[: max(1, len(w) // 2)]
     return " ".join(w)
+
+
+EDGE = ["a", "B", "7", "0", ".", ",", "-", "--", "...", "!?", "'", "n't", "'s", '"', "(", ")", "&amp;",
+        "&quot;", "<skipped>", "\u00c9", "\u0130", "\u03a3", "\u00a3", "\u20ac", "\u00df", "\u00a0", "\u3000",
+        "\u001c", "\t", "etc.", "St.", "u.s.", "cannot", "can't", "20-25", "3.5", "1,000", "-5", " ", " ", " "]
+
+
+def edge_text(rng, k):
+    return "".join(rng.choice(EDGE) for _ in range(k)).strip(" ")
 
 
 def uci(name, n):
@@ -156,7 +169,7 @@ def mteval_tokens(s):
     return Tokenizer13a()(s).split()
 
 
-def score_case(hyps, refs, script):
+def score_case(hyps, refs, script, coco):
     nref = max(len(r) for r in refs)
     streams = [[r[k] if k < len(r) else None for r in refs] for k in range(nref)]
     exp = {
@@ -164,7 +177,8 @@ def score_case(hyps, refs, script):
         "bleu_lowercase": sacrebleu.corpus_bleu(hyps, streams, lowercase=True).score,
         "ter": sacrebleu.corpus_ter(hyps, streams).score,
     }
-    exp.update(coco_scores(hyps, refs))
+    if coco:
+        exp.update(coco_scores(hyps, refs))
     exp["nist"], exp["mteval_bleu"] = mteval(script, hyps, refs)
     exp["nist_nltk"] = corpus_nist([[mteval_tokens(r) for r in rs] for rs in refs],
                                    [mteval_tokens(h) for h in hyps], n=5)
@@ -193,6 +207,8 @@ def main():
     plain_h = [perturb(yelp[i], rng) if i % 2 == 0 else imdb[i] for i in range(30)]
     plain_h[5], plain_h[7] = "", "Great"
     cases["plain"] = (plain_h, [[yelp[i], amazon[i]] for i in range(30)], "files")
+    edge_h = [edge_text(rng, rng.randrange(1, 60)) for _ in range(40)]
+    cases["unicode-edge"] = (edge_h, [[edge_text(rng, rng.randrange(1, 60)), h[::-1]] for h in edge_h], "files")
     os.makedirs(a.outdir, exist_ok=True)
     expected = {}
     for name, (hyps, refs, layout) in cases.items():
@@ -205,7 +221,7 @@ def main():
         else:
             for k in range(len(refs[0])):
                 write_lines(os.path.join(d, "ref%d.txt" % k), [rs[k] for rs in refs])
-        expected[name] = score_case(hyps, refs, a.mteval)
+        expected[name] = score_case(hyps, refs, a.mteval, name != "unicode-edge")
         expected[name]["layout"] = layout
         print(name, json.dumps(expected[name]), file=sys.stderr)
     expected["_versions"] = {"sacrebleu": sacrebleu.__version__, "pycocoevalcap": "1.2", "nltk": "3.9.1",
