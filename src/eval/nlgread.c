@@ -105,15 +105,20 @@ static pst_err slurp(char **buf, size_t *len, const char *path) {
   return PST_OK;
 }
 
-pst_err pst_nlg_read_lines(pst_nlg_lines *out, const char *path) {
+/* Read a file and parse it with one of the parse functions. */
+static pst_err read_with(void *out, const char *path, int grouped) {
   char *buf;
   size_t len;
-  memset(out, 0, sizeof *out);
   PST_CHECK(slurp(&buf, &len, path));
-  pst_err rc = pst_nlg_parse_lines(out, buf, len, path);
+  pst_err rc = grouped ? pst_nlg_parse_groups(out, buf, len, path) : pst_nlg_parse_lines(out, buf, len, path);
   free(buf);
   PST_CHECK(rc);
   return PST_OK;
+}
+
+pst_err pst_nlg_read_lines(pst_nlg_lines *out, const char *path) {
+  memset(out, 0, sizeof *out);
+  return read_with(out, path, 0);
 }
 
 static int blank(const char *s) {
@@ -169,12 +174,6 @@ pst_err pst_nlg_parse_groups(pst_nlg_groups *out, const char *buf, size_t len, c
 }
 
 pst_err pst_nlg_read_groups(pst_nlg_groups *out, const char *path) {
-  char *buf;
-  size_t len;
   memset(out, 0, sizeof *out);
-  PST_CHECK(slurp(&buf, &len, path));
-  pst_err rc = pst_nlg_parse_groups(out, buf, len, path);
-  free(buf);
-  PST_CHECK(rc);
-  return PST_OK;
+  return read_with(out, path, 1);
 }
