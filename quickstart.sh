@@ -12,7 +12,7 @@ case "$mode" in check|demo|build) ;; *) echo "usage: $0 check|demo|build" >&2; e
 
 PKGS="build-essential autoconf automake libtool autoconf-archive pkg-config openmpi-bin libopenmpi-dev
 libopenblas-openmp-dev libhdf5-openmpi-dev libscalapack-openmpi-dev libjansson-dev libinih-dev libutf8proc-dev
-libcmocka-dev python3 python3-pip python3-torch python3-numpy valgrind
+libcmocka-dev python3 python3-pip python3-torch python3-numpy valgrind default-jre-headless
 slurmctld slurmd slurm-client munge libpmix-dev gnuplot-nox"
 missing=""
 for p in $PKGS; do
@@ -35,6 +35,12 @@ fi
 if [ "$mode" = check ] && ! /usr/bin/python3 -c 'import tokenizers' 2>/dev/null; then
   echo "quickstart: installing PyPI tokenizers for /usr/bin/python3 (test references only)"
   /usr/bin/python3 -m pip install -q --break-system-packages tokenizers
+fi
+
+# The NLG score tests compare with sacrebleu / pycocoevalcap, whose METEOR jar (with java from
+# default-jre-headless above) test_meteor.sh runs; without the stack that test is skipped.
+if [ "$mode" = check ]; then
+  scripts/ref-scores || echo "quickstart: scripts/ref-scores failed: METEOR's test will be skipped" >&2
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)

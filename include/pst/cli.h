@@ -34,5 +34,7 @@ int pst_cmd_inspect(int argc, char **argv);
 int pst_cmd_export(int argc, char **argv);
 /* `pst grid expand|status|collect` (grid_cmd.c) */
 int pst_cmd_grid(int argc, char **argv);
+/* `pst score HYP REF... | --refs-grouped FILE` (score_cmd.c): NLG metrics, nlgscore.h */
+int pst_cmd_score(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static void usage(FILE *f) {
           "  pst inspect CKPT.h5                               a training checkpoint: state, sparsity, checksums\n"
           "  pst export CKPT.h5 --format hf|csr OUT            a checkpoint as a Hugging Face dir or sparse HDF5\n"
           "  pst grid expand|status|collect ...                hyperparameter grids as Slurm job arrays\n"
+          "  pst score HYP REF... | --refs-grouped FILE        BLEU, NIST, METEOR, ROUGE-L, CIDEr, TER of outputs\n"
           "  pst --version                                     version and BLAS kernels\n"
           "  pst --help                                        this text\n\n"
           "Environment: OMP_NUM_THREADS / train.threads set the threads; pst selects fast OpenBLAS\n"
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "inspect")) return pst_cmd_inspect(argc - 1, argv + 1);
   if (!strcmp(cmd, "export")) return pst_cmd_export(argc - 1, argv + 1);
   if (!strcmp(cmd, "grid")) return pst_cmd_grid(argc - 1, argv + 1);
+  if (!strcmp(cmd, "score")) return pst_cmd_score(argc - 1, argv + 1);
   fprintf(stderr, "pst: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;
