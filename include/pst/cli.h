@@ -19,14 +19,16 @@ int pst_cli_config(int argc, char **argv, pst_config *cfg, int *verbose, const c
 typedef struct {
   const char *config, *ckpt, *run;
   pst_base_opts base;
+  const char *tokenizer; /* overrides data.tokenizer (NULL: the config's) */
   const char **overrides;
   int noverrides;
 } pst_decoder_src;
 pst_err pst_decoder_open(const pst_decoder_src *s, pst_config *cfg, pst_model **m, pst_tokenizer **tok);
 
 int pst_cmd_train(int argc, char **argv);
-/* `pst generate` (generate_cmd.c) */
+/* `pst generate` and `pst eval` (generate_cmd.c) */
 int pst_cmd_generate(int argc, char **argv);
+int pst_cmd_eval(int argc, char **argv);
 int pst_cmd_inspect_model(int argc, char **argv);
 int pst_cmd_prep(int argc, char **argv);
 /* `pst inspect CKPT` and `pst export CKPT --format hf|csr OUT` (ckpt_cmd.c) */

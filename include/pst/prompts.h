@@ -35,6 +35,11 @@ pst_err pst_prompts_from_file(pst_prompts *p, const char *path, const char *form
  * error naming the prompt's line. *chat_end receives the template's end-of-turn id (-1 none). */
 pst_err pst_prompts_encode(pst_prompts *p, const pst_tokenizer *tok, int bos, int chat, const char *system,
                            int32_t *chat_end);
+/* Keep the first n prompts only (n < p->n). */
+void pst_prompts_truncate(pst_prompts *p, int n);
+/* Every text prompt becomes tmpl with its "{}" replaced by the text (zero-shot prompting);
+ * a template without "{}" is an error. */
+pst_err pst_prompts_template(pst_prompts *p, const char *tmpl);
 void pst_prompts_free(pst_prompts *p);
 
 #endif

@@ -58,6 +58,7 @@ pst_err pst_decoder_open(const pst_decoder_src *s, pst_config *cfg, pst_model **
     pst_config_defaults(cfg);
     PST_CHECK(pst_config_load(cfg, s->config));
     PST_CHECK(apply_overrides(cfg, s, 0));
+    if (s->tokenizer) snprintf(cfg->tokenizer, sizeof cfg->tokenizer, "%s", s->tokenizer);
     PST_CHECK(pst_source_config(cfg));
     if (!strcmp(cfg->arch, "gpt2") || !strcmp(cfg->arch, "llama")) strcpy(cfg->task, "lm");
     if (cfg->seq_len + cfg->position_offset > cfg->max_positions) /* a training length: unused here */
@@ -72,6 +73,17 @@ pst_err pst_decoder_open(const pst_decoder_src *s, pst_config *cfg, pst_model **
     pst_ckpt_meta meta;
     PST_CHECK(pst_ckpt_load_model(path, &s->base, 1, 1, m, cfg, &meta));
     pst_log(1, "pst: %s: step %ld, sparsity %.4f\n", path, meta.step, meta.sparsity);
+    /* the stored config's relative paths were relative to the run's config file: the tokenizer
+     * of a GGUF or HF base comes from where the checkpoint found that base */
+    const int base_file = strncmp(meta.base_model, "random", 6) != 0;
+    if (cfg->gguf[0] && (s->base.gguf || base_file))
+      snprintf(cfg->gguf, sizeof cfg->gguf, "%.*s", (int)sizeof cfg->gguf - 1, s->base.gguf ? s->base.gguf : meta.base_model);
+    if (cfg->hf_dir[0] && s->base.hf_dir) snprintf(cfg->hf_dir, sizeof cfg->hf_dir, "%s", s->base.hf_dir);
+    else if (cfg->hf_dir[0] && base_file && !cfg->weights[0]) {
+      char *slash = strrchr(meta.base_model, '/');
+      if (slash) snprintf(cfg->hf_dir, sizeof cfg->hf_dir, "%.*s", (int)(slash - meta.base_model), meta.base_model);
+    }
+    if (s->tokenizer) snprintf(cfg->tokenizer, sizeof cfg->tokenizer, "%s", s->tokenizer);
     pst_ckpt_meta_free(&meta);
     rc = apply_overrides(cfg, s, 1);
     if (!rc) rc = pst_config_finalize(cfg);

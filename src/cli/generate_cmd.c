@@ -11,6 +11,7 @@
 #include "pst/cli.h"
 #include "pst/dist.h"
 #include "pst/generate.h"
+#include "pst/nlgeval.h"
 #include "pst/prompts.h"
 
 static void generate_usage(FILE *f) {
@@ -27,6 +28,8 @@ static void generate_usage(FILE *f) {
           "                         file, encoded as in training: the output is the reference side)\n"
           "  --chat [--system TEXT] wrap each prompt in the model's chat template (ChatML or Llama 3)\n"
           "  --bos                  put the tokenizer's beginning-of-sequence token first\n"
+          "  --template STR         each prompt becomes STR with {} replaced by it\n"
+          "  --tokenizer DIR        the tokenizer (overrides data.tokenizer)\n"
           "Decoding (the [generate] keys; the same as generate.KEY=VALUE):\n"
           "  --max-new-tokens N  --min-new-tokens N  --beams K  --length-penalty X  --early-stopping\n"
           "  --no-repeat-ngram N  --sample  --temperature T  --top-k K  --top-p P  --batch N\n"
@@ -40,6 +43,24 @@ static void generate_usage(FILE *f) {
           "  --json               one JSON object per prompt: prompt, text, ids, score, end\n"
           "Base model of a checkpoint: --hf-dir DIR, --gguf FILE, --weights FILE (default: where the run\n"
           "found it).  -v debug output, -q errors only.\n");
+}
+
+static void eval_usage(FILE *f) {
+  fprintf(f,
+          "usage: pst eval (-c CONFIG.ini | --ckpt CKPT.h5 | --run RUN_DIR) [key=value ...]\n"
+          "                [--data FILE] [--format e2e|e2e_lora|dart|webnlg] [--max N] [decoding options]\n"
+          "                [-o HYPOTHESES] [--scores SCORES.json]\n\n"
+          "Decodes the distinct inputs of a data-to-text split (default: the config's data.dev and\n"
+          "data.format; identical E2E inputs pool their references, as the official scripts do) with\n"
+          "the [generate] decoding, and scores the outputs: BLEU (lowercased, as the E2E script's\n"
+          "mteval run), NIST, METEOR (with java and meteor-1.5.jar, eval.meteor_jar; else reported\n"
+          "unavailable), ROUGE-L, CIDEr-D, TER. The paper's decoding: --beams 10 --length-penalty 0.8\n"
+          "--no-repeat-ngram 4. Options as pst generate's (see pst generate --help), and:\n"
+          "  --max N              the first N inputs only\n"
+          "  --template STR       zero-shot prompting: STR with {} replaced by the input (with --chat)\n"
+          "  --tokenizer DIR      the tokenizer, when the checkpoint's relative data.tokenizer does not resolve\n"
+          "  -o FILE              the hypotheses, one per line;  --scores FILE  the scores as JSON\n"
+          "Under MPI the ranks split the inputs; rank 0 scores and writes.\n");
 }
 
 /* CLI flags that are [generate] keys: flag, key, 1 if the flag takes a value. */
@@ -60,8 +81,10 @@ typedef struct {
   pst_decoder_src src;
   const char **prompt;
   int nprompt;
-  const char *prompts_file, *format, *system, *out;
+  const char *prompts_file, *format, *system, *out, *tmpl, *json_out;
   int chat, bos, ids, json, no_eos;
+  long max;          /* eval: the first N inputs only (0 = all) */
+  int eval;          /* pst eval */
   int32_t eos[16];
   int neos;
   const char *stop[16];
@@ -70,9 +93,10 @@ typedef struct {
 
 /* Parse argv; returns -1 to go on, else the exit status. a->src.overrides and a->prompt are
  * malloc'd (argc entries). */
-static int parse(int argc, char **argv, gen_args *a, char ***keep) {
+static int parse(int argc, char **argv, gen_args *a, char ***keep, int eval) {
   memset(a, 0, sizeof *a);
-  a->format = "lines";
+  a->eval = eval;
+  a->format = eval ? NULL : "lines";
   a->src.overrides = malloc((size_t)argc * sizeof(char *));
   a->prompt = malloc((size_t)argc * sizeof(char *));
   *keep = calloc((size_t)argc, sizeof(char *)); /* override strings built from flags */
@@ -93,7 +117,7 @@ static int parse(int argc, char **argv, gen_args *a, char ***keep) {
     i++;                                                               \
   } while (0)
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-      generate_usage(stdout);
+      (eval ? eval_usage : generate_usage)(stdout);
       return 0;
     } else if (!strcmp(o, "-v")) {
       pst_log_level = 2;
@@ -129,6 +153,26 @@ static int parse(int argc, char **argv, gen_args *a, char ***keep) {
     } else if (!strcmp(o, "--system")) {
       NEED();
       a->system = v;
+    } else if (!strcmp(o, "--template")) {
+      NEED();
+      a->tmpl = v;
+    } else if (!strcmp(o, "--tokenizer")) {
+      NEED();
+      a->src.tokenizer = v;
+    } else if (a->eval && !strcmp(o, "--data")) {
+      NEED();
+      a->prompts_file = v;
+    } else if (a->eval && !strcmp(o, "--scores")) {
+      NEED();
+      a->json_out = v;
+    } else if (a->eval && !strcmp(o, "--max")) {
+      NEED();
+      char *end;
+      a->max = strtol(v, &end, 10);
+      if (end == v || *end || a->max <= 0) {
+        fprintf(stderr, "pst eval: --max %s: a positive count is needed\n", v);
+        return 2;
+      }
     } else if (!strcmp(o, "-o")) {
       NEED();
       a->out = v;
@@ -180,8 +224,13 @@ static int parse(int argc, char **argv, gen_args *a, char ***keep) {
     }
 #undef NEED
   }
-  if (!a->nprompt == !a->prompts_file) {
+  if (!eval && !a->nprompt == !a->prompts_file) {
     fprintf(stderr, "pst generate: give prompts with --prompt TEXT or --prompts FILE (one of them)\n");
+    return 2;
+  }
+  if (eval && (a->nprompt || a->ids || a->json)) {
+    fprintf(stderr, "pst eval: inputs come from --data (or the config's data.dev); --prompt, --ids, --json are "
+            "pst generate's\n");
     return 2;
   }
   if (a->ids && a->json) {
@@ -263,60 +312,94 @@ static pst_err publish(const char *path, const char *text, long n) {
   return PST_OK;
 }
 
-static pst_err run(gen_args *a, pst_dist *d) {
+/* What generate and eval share: the model, its tokenizer, the encoded prompts and the
+ * decoding options (EOS ids: --eos, else the tokenizer's and the chat template's end of turn). */
+typedef struct {
   pst_config cfg;
-  pst_model *m = NULL;
-  pst_tokenizer *tok = NULL;
+  pst_model *m;
+  pst_tokenizer *tok;
   pst_prompts p;
-  memset(&p, 0, sizeof p);
+  pst_gen_opts o;
+  int32_t eos[18];
+} gen_job;
+
+static void job_free(gen_job *j) {
+  pst_prompts_free(&j->p);
+  pst_tokenizer_free(j->tok);
+  pst_model_destroy(j->m);
+}
+
+static pst_err job_open(gen_job *j, gen_args *a) {
+  memset(j, 0, sizeof *j);
+  PST_CHECK(pst_decoder_open(&a->src, &j->cfg, &j->m, &j->tok));
+  char data[PST_PATH_MAX + 64];
+  if (a->eval) { /* default: the config's dev split and format */
+    if (!a->format) a->format = j->cfg.format;
+    if (!a->prompts_file) {
+      if (!j->cfg.dev_path[0]) PST_ERR(PST_ERR_ARG, "no data to evaluate: give --data FILE (the config has no data.dev)");
+      pst_config_path(&j->cfg, j->cfg.dev_path, data, sizeof data);
+      FILE *f = fopen(data, "rb");
+      if (!f)
+        PST_ERR(PST_ERR_IO, "data.dev = %s does not resolve here (%s): give --data FILE", j->cfg.dev_path, data);
+      fclose(f);
+      a->prompts_file = data;
+    }
+    if (!strcmp(a->format, "lines") || !strcmp(a->format, "ids"))
+      PST_ERR(PST_ERR_ARG, "pst eval scores data-to-text inputs against references: --format e2e, e2e_lora, dart or "
+              "webnlg (got %s)", a->format);
+  }
+  PST_CHECK(a->prompts_file ? pst_prompts_from_file(&j->p, a->prompts_file, a->format)
+                            : pst_prompts_from_strings(&j->p, a->prompt, a->nprompt));
+  if (a->max > 0 && a->max < j->p.n) pst_prompts_truncate(&j->p, (int)a->max);
+  a->prompts_file = NULL; /* may point at `data`, which ends here */
+  if (a->tmpl) PST_CHECK(pst_prompts_template(&j->p, a->tmpl));
+  int32_t chat_end = -1;
+  if (!j->tok && (!a->ids || strcmp(a->format, "ids") || a->nstop || a->chat || a->bos))
+    PST_ERR(PST_ERR_CONFIG, "the model has no tokenizer (data.tokenizer, model.hf_dir or model.gguf): only --prompts "
+            "FILE --format ids with --ids works without one");
+  if (j->tok) PST_CHECK(pst_prompts_encode(&j->p, j->tok, a->bos, a->chat, a->system, &chat_end));
+  pst_gen_opts_from_config(&j->o, &j->cfg);
+  int neos = 0;
+  if (!a->no_eos) {
+    for (int i = 0; i < a->neos; i++) j->eos[neos++] = a->eos[i];
+    if (!a->neos && j->tok && pst_tokenizer_eos_id(j->tok) >= 0) j->eos[neos++] = pst_tokenizer_eos_id(j->tok);
+    if (!a->neos && chat_end >= 0 && (!neos || j->eos[0] != chat_end)) j->eos[neos++] = chat_end;
+  }
+  j->o.eos = j->eos;
+  j->o.n_eos = neos;
+  j->o.stop = a->stop;
+  j->o.n_stop = a->nstop;
+  return PST_OK;
+}
+
+static const char *decoding_name(const pst_gen_opts *o) {
+  return o->num_beams > 1 ? "beam search" : o->do_sample ? "sampling" : "greedy";
+}
+
+static pst_err run_generate(gen_args *a, pst_dist *d, gen_job *j) {
+  const pst_prompts *p = &j->p;
+  pst_gen_opts o = j->o;
   pst_gen_out *out = NULL;
   char *buf = NULL, *all = NULL;
   size_t blen = 0;
   long total = 0;
   FILE *f = NULL;
-  pst_err rc = pst_decoder_open(&a->src, &cfg, &m, &tok);
-  if (!rc) rc = a->prompts_file ? pst_prompts_from_file(&p, a->prompts_file, a->format)
-                                : pst_prompts_from_strings(&p, a->prompt, a->nprompt);
-  int32_t chat_end = -1;
-  if (!rc && !tok && (!a->ids || strcmp(a->format, "ids") || a->nstop || a->chat || a->bos)) {
-    rc = PST_ERR_CONFIG;
-    pst_err_set(rc, __FILE__, __LINE__, __func__, "the model has no tokenizer (data.tokenizer, model.hf_dir or model.gguf): "
-                "only --prompts FILE --format ids with --ids works without one");
-  }
-  if (!rc && tok) rc = pst_prompts_encode(&p, tok, a->bos, a->chat, a->system, &chat_end);
-  pst_gen_opts o;
-  pst_gen_opts_from_config(&o, &cfg);
-  int32_t eos[18];
-  int neos = 0;
-  if (!a->no_eos) {
-    for (int i = 0; i < a->neos; i++) eos[neos++] = a->eos[i];
-    if (!a->neos && tok && pst_tokenizer_eos_id(tok) >= 0) eos[neos++] = pst_tokenizer_eos_id(tok);
-    if (!a->neos && chat_end >= 0 && (!neos || eos[0] != chat_end)) eos[neos++] = chat_end;
-  }
-  o.eos = eos;
-  o.n_eos = neos;
-  o.stop = a->stop;
-  o.n_stop = a->nstop;
   /* this rank's share of the prompts */
-  const int lo = (int)((long)p.n * d->world_rank / d->world_size);
-  const int hi = (int)((long)p.n * (d->world_rank + 1) / d->world_size);
+  const int lo = (int)((long)p->n * d->world_rank / d->world_size);
+  const int hi = (int)((long)p->n * (d->world_rank + 1) / d->world_size);
   o.index0 = lo;
-  if (!rc && d->world_size > 1 && d->tp > 1) {
-    rc = PST_ERR_CONFIG;
-    pst_err_set(rc, __FILE__, __LINE__, __func__, "pst generate runs data-parallel only: set dist.tp = 1");
-  }
-  if (!rc && !(out = calloc((size_t)(hi - lo > 0 ? hi - lo : 1), sizeof *out))) {
+  pst_err rc = PST_OK;
+  if (!(out = calloc((size_t)(hi - lo > 0 ? hi - lo : 1), sizeof *out))) {
     rc = PST_ERR_MEM;
     pst_err_set(rc, __FILE__, __LINE__, __func__, "out of memory");
   }
   progress_ctx pc = {d, time(NULL), 0};
   if (!rc) {
-    pst_log(1, "pst generate: %d prompts from %s, %s, max %d new tokens, batch %d%s\n", p.n, p.origin,
-            o.num_beams > 1 ? "beam search" : o.do_sample ? "sampling" : "greedy", o.max_new_tokens, o.batch,
-            d->world_size > 1 ? " (split over the ranks)" : "");
+    pst_log(1, "pst generate: %d prompts from %s, %s, max %d new tokens, batch %d%s\n", p->n, p->origin,
+            decoding_name(&o), o.max_new_tokens, o.batch, d->world_size > 1 ? " (split over the ranks)" : "");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = pst_generate(m, (const int32_t *const *)p.ids + lo, p.len + lo, hi - lo, &o, tok, progress, &pc, out);
+    rc = pst_generate(j->m, (const int32_t *const *)p->ids + lo, p->len + lo, hi - lo, &o, j->tok, progress, &pc, out);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ntok = 0;
     for (int i = 0; !rc && i < hi - lo; i++) ntok += out[i].n;
@@ -329,7 +412,7 @@ static pst_err run(gen_args *a, pst_dist *d) {
     rc = PST_ERR_MEM;
     pst_err_set(rc, __FILE__, __LINE__, __func__, "out of memory");
   }
-  for (int i = lo; !rc && i < hi; i++) rc = write_one(f, a, &p, i, &out[i - lo], tok);
+  for (int i = lo; !rc && i < hi; i++) rc = write_one(f, a, p, i, &out[i - lo], j->tok);
   if (f) fclose(f);
   /* every rank takes part in the gather, failed or not, so that nobody waits forever */
   int failed = rc != PST_OK;
@@ -340,30 +423,59 @@ static pst_err run(gen_args *a, pst_dist *d) {
   }
   if (!rc) rc = pst_dist_gather_text(d, buf ? buf : "", buf ? (long)blen : 0, &all, &total);
   if (!rc && d->world_rank == 0) rc = publish(a->out, all, total);
-  if (!rc && a->out) pst_log(1, "pst generate: wrote %d outputs to %s\n", p.n, a->out);
+  if (!rc && a->out) pst_log(1, "pst generate: wrote %d outputs to %s\n", p->n, a->out);
   free(all);
   free(buf);
   pst_gen_out_free(out, hi - lo);
   free(out);
-  pst_prompts_free(&p);
-  pst_tokenizer_free(tok);
-  pst_model_destroy(m);
   return rc;
 }
 
-int pst_cmd_generate(int argc, char **argv) {
+static pst_err run_eval(gen_args *a, pst_dist *d, gen_job *j) {
+  pst_nlg_eval_result r;
+  pst_log(1, "pst eval: %d inputs from %s, %s, max %d new tokens, batch %d\n", j->p.n, j->p.origin,
+          decoding_name(&j->o), j->o.max_new_tokens, j->o.batch);
+  PST_CHECK(pst_nlg_eval(j->m, j->tok, &j->p, j->p.n, &j->o, d, j->cfg.meteor_jar, a->out, &r));
+  if (d->world_rank != 0) return PST_OK;
+  const pst_nlg_scores *s = &r.s;
+  printf("inputs   %ld (%ld new tokens, %.1f s of decoding on rank 0)\n", r.inputs, r.tokens, r.seconds);
+  printf("BLEU     %.4f\nNIST     %.4f\n", s->bleu, s->nist);
+  if (s->has_meteor) printf("METEOR   %.4f\n", s->meteor);
+  else printf("METEOR   unavailable: %s\n", s->meteor_note);
+  printf("ROUGE-L  %.4f\nCIDEr    %.4f\nTER      %.4f\n", s->rouge_l, s->cider, s->ter);
+  if (!a->json_out) return PST_OK;
+  json_t *js = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:s, s:i, s:f, s:i}", "data", j->p.origin, "inputs",
+                         (json_int_t)r.inputs, "tokens", (json_int_t)r.tokens, "bleu", s->bleu, "nist", s->nist,
+                         "rouge_l", s->rouge_l, "cider", s->cider, "ter", s->ter, "decoding", decoding_name(&j->o),
+                         "num_beams", j->o.num_beams, "length_penalty", j->o.length_penalty, "no_repeat_ngram_size",
+                         j->o.no_repeat_ngram);
+  if (!js) PST_ERR(PST_ERR_MEM, "out of memory writing the scores");
+  json_object_set_new(js, "meteor", s->has_meteor ? json_real(s->meteor) : json_null());
+  if (!s->has_meteor) json_object_set_new(js, "meteor_unavailable", json_string(s->meteor_note));
+  char *txt = json_dumps(js, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+  json_decref(js);
+  if (!txt) PST_ERR(PST_ERR_MEM, "out of memory writing the scores");
+  pst_err rc = publish(a->json_out, txt, (long)strlen(txt));
+  free(txt);
+  return rc;
+}
+
+static int command(int argc, char **argv, int eval) {
   gen_args a;
   char **keep;
-  int status = parse(argc, argv, &a, &keep);
+  int status = parse(argc, argv, &a, &keep, eval);
   if (status < 0) {
     pst_dist d;
     if (pst_dist_init(&d, &argc, &argv, 1)) {
       pst_err_print(stderr, pst_log_level > 1);
       status = 1;
     } else {
-      pst_err rc = run(&a, &d);
+      gen_job j;
+      pst_err rc = job_open(&j, &a);
+      if (!rc) rc = eval ? run_eval(&a, &d, &j) : run_generate(&a, &d, &j);
+      job_free(&j);
       if (rc) {
-        if (d.world_size > 1) fprintf(stderr, "pst generate: rank %d: ", d.world_rank);
+        if (d.world_size > 1) fprintf(stderr, "pst %s: rank %d: ", eval ? "eval" : "generate", d.world_rank);
         pst_err_print(stderr, pst_log_level > 1);
       }
       status = rc ? 1 : 0;
@@ -376,3 +488,7 @@ int pst_cmd_generate(int argc, char **argv) {
   free(a.prompt);
   return status;
 }
+
+int pst_cmd_generate(int argc, char **argv) { return command(argc, argv, 0); }
+
+int pst_cmd_eval(int argc, char **argv) { return command(argc, argv, 1); }

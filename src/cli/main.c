@@ -14,6 +14,7 @@ static void usage(FILE *f) {
           "  pst train -c CONFIG.ini [section.key=value ...]   train (see `pst train --help`)\n"
           "  pst prep -c CONFIG.ini -o OUT.h5 [key=value ...]  tokenize the data once into HDF5\n"
           "  pst generate (-c CFG|--ckpt F|--run D) --prompt T  decode text (greedy, beam search, sampling)\n"
+          "  pst eval (-c CFG|--ckpt F|--run D) [--data F]     decode a data-to-text split and score it\n"
           "  pst inspect-model DIR                             a Hugging Face model directory: architecture, sizes\n"
           "  pst inspect CKPT.h5                               a training checkpoint: state, sparsity, checksums\n"
           "  pst export CKPT.h5 --format hf|csr OUT            a checkpoint as a Hugging Face dir or sparse HDF5\n"
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "inspect-model")) return pst_cmd_inspect_model(argc - 1, argv + 1);
   if (!strcmp(cmd, "prep")) return pst_cmd_prep(argc - 1, argv + 1);
   if (!strcmp(cmd, "generate")) return pst_cmd_generate(argc - 1, argv + 1);
+  if (!strcmp(cmd, "eval")) return pst_cmd_eval(argc - 1, argv + 1);
   if (!strcmp(cmd, "inspect")) return pst_cmd_inspect(argc - 1, argv + 1);
   if (!strcmp(cmd, "export")) return pst_cmd_export(argc - 1, argv + 1);
   if (!strcmp(cmd, "grid")) return pst_cmd_grid(argc - 1, argv + 1);

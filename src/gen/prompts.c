@@ -7,8 +7,9 @@
 
 #include "pst/textdata.h"
 
-void pst_prompts_free(pst_prompts *p) {
-  for (int i = 0; i < p->n; i++) {
+/* Free prompts [from, p->n). */
+static void free_items(pst_prompts *p, int from) {
+  for (int i = from; i < p->n; i++) {
     if (p->text) free(p->text[i]);
     if (p->ids) free(p->ids[i]);
     if (p->refs) {
@@ -16,6 +17,16 @@ void pst_prompts_free(pst_prompts *p) {
       free(p->refs[i]);
     }
   }
+}
+
+void pst_prompts_truncate(pst_prompts *p, int n) {
+  if (n >= p->n || n < 0) return;
+  free_items(p, n);
+  p->n = n;
+}
+
+void pst_prompts_free(pst_prompts *p) {
+  free_items(p, 0);
   free(p->text);
   free(p->ids);
   free(p->len);
@@ -292,6 +303,21 @@ pst_err pst_prompts_encode(pst_prompts *p, const pst_tokenizer *tok, int bos, in
     }
     p->ids[i] = ids;
     p->len[i] = n;
+  }
+  return PST_OK;
+}
+
+pst_err pst_prompts_template(pst_prompts *p, const char *tmpl) {
+  const char *at = strstr(tmpl, "{}");
+  if (!at) PST_ERR(PST_ERR_ARG, "--template '%s' has no {} where the input goes", tmpl);
+  for (int i = 0; i < p->n; i++) {
+    if (!p->text[i]) continue;
+    const size_t n = strlen(tmpl) - 2 + strlen(p->text[i]) + 1;
+    char *t = malloc(n);
+    if (!t) PST_ERR(PST_ERR_MEM, "out of memory for the prompts");
+    snprintf(t, n, "%.*s%s%s", (int)(at - tmpl), tmpl, p->text[i], at + 2);
+    free(p->text[i]);
+    p->text[i] = t;
   }
   return PST_OK;
 }
