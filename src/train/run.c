@@ -26,6 +26,7 @@
 #include "pst/dist.h"
 #include "pst/metrics.h"
 #include "pst/modelsrc.h"
+#include "pst/nlgeval.h"
 #include "pst/run.h"
 #include "pst/rundir.h"
 #include "pst/safetensors.h"
@@ -109,6 +110,7 @@ typedef struct {
   int have_trainer;
   json_t *evals;           /* every dev evaluation, for results.json */
   json_t *best;            /* best one once the target sparsity is reached (paper's protocol) */
+  pst_prompts gen_dev;     /* eval.generate: the distinct dev inputs and their references */
 } run_state;
 
 static void run_state_free(run_state *s) {
@@ -119,6 +121,7 @@ static void run_state_free(run_state *s) {
   free(s->order);
   pst_split_free(&s->train);
   pst_split_free(&s->dev);
+  pst_prompts_free(&s->gen_dev);
   pst_tokenizer_free(s->tok);
   if (s->metrics) fclose(s->metrics);
   pst_log_setup(s->dist->world_rank == 0, NULL);
@@ -126,6 +129,26 @@ static void run_state_free(run_state *s) {
   pst_rundir_close(&s->rundir);
   json_decref(s->evals);
   json_decref(s->best);
+}
+
+/* eval.generate: the distinct inputs of data.dev (a data-to-text format) with their references,
+ * encoded as in training (eval.generate_max: the first N). */
+static pst_err load_gen_dev(run_state *s) {
+  const pst_config *cfg = &s->cfg;
+  if (strcmp(cfg->format, "e2e") && strcmp(cfg->format, "e2e_lora") && strcmp(cfg->format, "dart") &&
+      strcmp(cfg->format, "webnlg"))
+    PST_ERR(PST_ERR_CONFIG, "eval.generate needs a data-to-text data.format (e2e, e2e_lora, dart, webnlg), not %s",
+            cfg->format);
+  if (!cfg->dev_path[0]) PST_ERR(PST_ERR_CONFIG, "eval.generate needs data.dev");
+  char path[PST_PATH_MAX + 64];
+  pst_config_path(cfg, cfg->dev_path, path, sizeof path);
+  PST_CHECK(pst_prompts_from_file(&s->gen_dev, path, cfg->format));
+  if (cfg->eval_generate_max > 0 && cfg->eval_generate_max < s->gen_dev.n)
+    pst_prompts_truncate(&s->gen_dev, (int)cfg->eval_generate_max);
+  int32_t none;
+  PST_CHECK(pst_prompts_encode(&s->gen_dev, s->tok, 0, 0, NULL, &none));
+  pst_log(1, "pst: eval.generate: %d dev inputs decoded and scored at each evaluation\n", s->gen_dev.n);
+  return PST_OK;
 }
 
 /* Resolve what the config leaves to the data and the model directory: model dimensions from
@@ -167,6 +190,7 @@ static pst_err load_data(run_state *s) {
       s->dev.ids.n = cfg->dev_max;
     }
   }
+  if (cfg->eval_generate) PST_CHECK(load_gen_dev(s));
   PST_CHECK(pst_config_finalize(cfg));
   const int decoder = !strcmp(cfg->arch, "gpt2") || !strcmp(cfg->arch, "llama");
   if (decoder != !strcmp(cfg->task, "lm"))
@@ -212,6 +236,37 @@ static pst_err write_results(const run_state *s) {
   return PST_OK;
 }
 
+/* eval.generate: decode the dev inputs with [generate], score them, keep the hypotheses in
+ * run_dir/hyps/dev-step-N.txt; the scores join the evaluation record e and BLEU becomes the
+ * model-selection score. */
+static pst_err generate_dev(run_state *s, json_t *e, pst_eval_result *r, char *line, int *off, size_t cap) {
+  pst_gen_opts o;
+  pst_gen_opts_from_config(&o, &s->cfg);
+  int32_t eos = pst_tokenizer_eos_id(s->tok);
+  o.eos = &eos;
+  o.n_eos = eos >= 0;
+  char dir[PST_PATH_MAX + 16], hyp[PST_PATH_MAX + 64];
+  snprintf(dir, sizeof dir, "%s/hyps", s->cfg.run_dir);
+  snprintf(hyp, sizeof hyp, "%s/dev-step-%ld.txt", dir, s->tr.step);
+  if (s->dist->world_rank == 0) PST_CHECK(pst_make_dirs(dir));
+  pst_nlg_eval_result g;
+  PST_CHECK(pst_nlg_eval(s->model, s->tok, &s->gen_dev, s->gen_dev.n, &o, s->dist, s->cfg.meteor_jar, hyp, &g));
+  const pst_nlg_scores *sc = &g.s;
+  json_object_set_new(e, "bleu", json_number(sc->bleu));
+  json_object_set_new(e, "nist", json_number(sc->nist));
+  json_object_set_new(e, "meteor", sc->has_meteor ? json_number(sc->meteor) : json_null());
+  json_object_set_new(e, "rouge_l", json_number(sc->rouge_l));
+  json_object_set_new(e, "cider", json_number(sc->cider));
+  json_object_set_new(e, "ter", json_number(sc->ter));
+  json_object_set_new(e, "generated_inputs", json_integer(g.inputs));
+  if ((size_t)*off < cap)
+    *off += snprintf(line + *off, cap - (size_t)*off, " | BLEU %.2f NIST %.3f ROUGE-L %.4f CIDEr %.3f (%ld inputs, %.0f s)",
+                   sc->bleu, sc->nist, sc->rouge_l, sc->cider, g.inputs, g.seconds);
+  r->main_name = "bleu";
+  r->main = sc->bleu;
+  return PST_OK;
+}
+
 /* Evaluate on dev, log, record; keep the best main score among evaluations at the target
  * sparsity (the paper's model selection). */
 static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
@@ -233,6 +288,13 @@ static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   for (int i = 0; i < r.nmetrics; i++) {
     off += snprintf(line + off, sizeof line - (size_t)off, " | %s %.4f", r.metric_name[i], r.metric[i]);
     json_object_set_new(e, r.metric_name[i], json_number(r.metric[i]));
+  }
+  if (s->cfg.eval_generate) {
+    pst_err grc = generate_dev(s, e, &r, line, &off, sizeof line);
+    if (grc) {
+      json_decref(e);
+      PST_CHECK(grc);
+    }
   }
   pst_log(1, "%s | sparsity %.4f\n", line, achieved);
   char *txt = json_dumps(e, JSON_COMPACT); /* the metrics.jsonl line of this evaluation */

@@ -219,6 +219,29 @@ expect_fail "generate: prompt + new tokens beyond the positions" "prompt 1 has 1
   generate -c "$tmp/gpt2.ini" --prompt a --max-new-tokens 70
 expect_fail "generate: an encoder cannot generate" "model.arch = bert is not a decoder" generate -c "$tmp/base.ini" --prompt a
 
+# eval.generate: every dev evaluation decodes 5 dev inputs (beam 2), scores them, keeps the
+# hypotheses; the best evaluation at the target sparsity (0: all of them) is the one of highest BLEU
+"$PST" train -c "$tmp/gpt2.ini" train.run_dir="$tmp/gpt2-gen" train.steps=15 train.eval_every=5 pst.sparsity_final=0 \
+  eval.generate=true eval.generate_max=5 generate.max_new_tokens=6 generate.num_beams=2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "eval.generate training run" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+check "eval.generate: BLEU on the dev line" grep -q '^dev @ step 15: .* | BLEU [0-9.]* NIST [0-9.]* ROUGE-L [0-9.]* CIDEr [0-9.]* (5 inputs' "$tmp/err"
+check "eval.generate: hypotheses kept, 5 per evaluation" sh -c "[ \$(cat '$tmp/gpt2-gen/hyps/dev-step-5.txt' '$tmp/gpt2-gen/hyps/dev-step-10.txt' '$tmp/gpt2-gen/hyps/dev-step-15.txt' | wc -l) -eq 15 ]"
+check "eval.generate: the best evaluation has the highest BLEU" /usr/bin/python3 -c "
+import json, sys
+r = json.load(open('$tmp/gpt2-gen/results.json'))
+b = [e['bleu'] for e in r['evals']]
+print('     BLEU per evaluation', b, 'best step', r['best']['step'])
+sys.exit(not (len(b) == 3 and r['best']['bleu'] == max(b) and all(k in r['best'] for k in ('nist', 'rouge_l', 'cider', 'ter', 'meteor'))))"
+"$PST" eval --run "$tmp/gpt2-gen" --data "$tmp/e2e-dev.txt" --format e2e_lora --max 5 generate.max_new_tokens=6 \
+  generate.num_beams=2 -q -o "$tmp/eval-hyp.txt" --scores "$tmp/eval.json" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "pst eval of the run" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+check "pst eval: same hypotheses as the training evaluation of that checkpoint" \
+  cmp -s "$tmp/eval-hyp.txt" "$tmp/gpt2-gen/hyps/dev-step-15.txt"
+expect_fail "pst eval: plain lines have no references" "pst eval scores data-to-text inputs" \
+  eval --run "$tmp/gpt2-gen" --data "$tmp/e2e-dev.txt" --format lines
+
 # inspect-model on GGUF files (committed fixtures of tests/reference/make_gguf_fixtures.py)
 gg="$top_srcdir/tests/fixtures/gguf"
 "$PST" inspect-model "$gg/llama-tiny.gguf" >"$tmp/out" 2>"$tmp/err"; rc=$?
