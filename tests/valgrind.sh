@@ -38,6 +38,7 @@ vg() {
   n=$((n + 1))
   t0=$(date +%s)
   valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --suppressions="$top_srcdir/tests/valgrind.supp" \
     --log-file="$out/$name.log" "$@" >"$out/$name.out" 2>&1
   rc=$?
   dt=$(($(date +%s) - t0))
@@ -101,6 +102,17 @@ else
   n=$((n + 1)); fail=$((fail + 1))
   echo "FAIL test_parity-llama: no fixtures in $lfx (make check TESTS=tests/parity/run_llama_parity.sh makes them)"
 fi
+
+# 6. decoding (src/gen/, src/model/infer.c) on the tiny LLaMA GGUF fixture: beam search with
+# no-repeat n-grams and an EOS, and top-k / top-p sampling, three prompts of different lengths
+# in batches of two (prefill with padding, cache reordering, rows leaving the passes)
+gcfg="$out/llama-generate.ini"
+printf '[model]\ngguf = %s\n' "$(cd "$top_srcdir/tests/fixtures/gguf" && pwd)/llama-tiny.gguf" >"$gcfg"
+printf '1 2 3\n4 5\n6 7 8 9 10\n' >"$out/prompts.ids"
+vg pst-generate-beam "$top_builddir/pst" generate -c "$gcfg" --prompts "$out/prompts.ids" --format ids --ids \
+  --beams 3 --no-repeat-ngram 2 --max-new-tokens 5 --batch 2 --eos 3
+vg pst-generate-sample "$top_builddir/pst" generate -c "$gcfg" --prompts "$out/prompts.ids" --format ids --ids \
+  --sample --top-k 5 --top-p 0.9 --max-new-tokens 5 --batch 2
 
 # 5. pst score (src/eval/): the NLG metrics but METEOR (a java child) on an E2E fixture, and
 # the robustness inputs of tests/scores/random_inputs.sh (random bytes: errors; random text: scores)
