@@ -60,6 +60,8 @@ void pst_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 pst_err pst_calloc(void **out, size_t count, size_t size, const char *what);
 void pst_free(void *p);
 
+/* Write n bytes to path atomically: path.tmp, then rename (a failure leaves path untouched). */
+pst_err pst_write_file(const char *path, const char *data, size_t n);
 /* Wall-clock seconds (monotonic). */
 double pst_now(void);
 /* Peak resident set size of this process in bytes (from getrusage). */

@@ -292,23 +292,11 @@ static pst_err write_one(FILE *f, const gen_args *a, const pst_prompts *p, int i
   return PST_OK;
 }
 
-/* Write text to path atomically (temporary file, then rename), or to stdout. */
+/* Write text to path atomically, or to stdout. */
 static pst_err publish(const char *path, const char *text, long n) {
-  if (!path) {
-    fwrite(text, 1, (size_t)n, stdout);
-    fflush(stdout);
-    return PST_OK;
-  }
-  char tmp[PST_PATH_MAX + 32];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) PST_ERR(PST_ERR_IO, "cannot write '%s'", tmp);
-  int bad = fwrite(text, 1, (size_t)n, f) != (size_t)n;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    remove(tmp);
-    PST_ERR(PST_ERR_IO, "cannot write '%s'", path);
-  }
+  if (path) return pst_write_file(path, text, (size_t)n);
+  fwrite(text, 1, (size_t)n, stdout);
+  fflush(stdout);
   return PST_OK;
 }
 
@@ -397,13 +385,11 @@ static pst_err run_generate(gen_args *a, pst_dist *d, gen_job *j) {
   if (!rc) {
     pst_log(1, "pst generate: %d prompts from %s, %s, max %d new tokens, batch %d%s\n", p->n, p->origin,
             decoding_name(&o), o.max_new_tokens, o.batch, d->world_size > 1 ? " (split over the ranks)" : "");
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = pst_now();
     rc = pst_generate(j->m, (const int32_t *const *)p->ids + lo, p->len + lo, hi - lo, &o, j->tok, progress, &pc, out);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double s = pst_now() - t0;
     long ntok = 0;
     for (int i = 0; !rc && i < hi - lo; i++) ntok += out[i].n;
-    const double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (!rc && d->world_rank == 0)
       pst_log(1, "pst generate: rank 0 generated %ld tokens for %d prompts in %.3f s (%.1f tokens/s)\n", ntok, hi - lo,
               s, (double)ntok / s);

@@ -1,6 +1,7 @@
 /* util.c — logging, aligned allocation, clocks and peak RSS. */
 #include "pst/core.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,4 +68,19 @@ void pst_fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
   for (int i = 0; i < ndim && len < cap; i++)
     len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
   if (len < cap) snprintf(buf + len, cap - len, "]");
+}
+
+pst_err pst_write_file(const char *path, const char *data, size_t n) {
+  char tmp[4096 + 8];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) PST_ERR(PST_ERR_ARG, "path too long: %s", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) PST_ERR(PST_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+  int bad = fwrite(data, 1, n, f) != n;
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path)) {
+    const int e = errno;
+    remove(tmp);
+    PST_ERR(PST_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+  }
+  return PST_OK;
 }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 pst_err pst_gen_text(const pst_tokenizer *tok, const pst_gen_out *o, int trim, char **text) {
   char *t;
@@ -17,21 +16,6 @@ pst_err pst_gen_text(const pst_tokenizer *tok, const pst_gen_out *o, int trim, c
     t[n - a] = 0;
   }
   *text = t;
-  return PST_OK;
-}
-
-/* Write the lines atomically (temporary file, rename). */
-static pst_err write_lines(const char *path, const char *text, long n) {
-  char tmp[PST_PATH_MAX + 32];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) PST_ERR(PST_ERR_IO, "cannot write '%s'", tmp);
-  int bad = fwrite(text, 1, (size_t)n, f) != (size_t)n;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    remove(tmp);
-    PST_ERR(PST_ERR_IO, "cannot write '%s'", path);
-  }
   return PST_OK;
 }
 
@@ -70,11 +54,9 @@ pst_err pst_nlg_eval(pst_model *m, const pst_tokenizer *tok, const pst_prompts *
   oo.index0 = lo;
   pst_gen_out *out = calloc((size_t)(hi - lo > 0 ? hi - lo : 1), sizeof *out);
   if (!out) PST_ERR(PST_ERR_MEM, "out of memory");
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const double t0 = pst_now();
   pst_err rc = pst_generate(m, (const int32_t *const *)p->ids + lo, p->len + lo, hi - lo, &oo, tok, NULL, NULL, out);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  r->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+  r->seconds = pst_now() - t0;
   char *buf = NULL, *all = NULL;
   size_t blen = 0;
   FILE *f = rc ? NULL : open_memstream(&buf, &blen);
@@ -112,7 +94,7 @@ pst_err pst_nlg_eval(pst_model *m, const pst_tokenizer *tok, const pst_prompts *
   double v[8] = {0};
   const int root = !d || d->world_rank == 0;
   if (!rc && root) {
-    if (hyp_path) rc = write_lines(hyp_path, all ? all : "", total);
+    if (hyp_path) rc = pst_write_file(hyp_path, all ? all : "", (size_t)total);
     if (!rc) rc = score(all ? all : (char *)"", p, n, meteor_jar, &r->s);
     const pst_nlg_scores *s = &r->s;
     v[0] = s->bleu, v[1] = s->nist, v[2] = s->meteor, v[3] = s->rouge_l, v[4] = s->cider, v[5] = s->ter;
