@@ -203,6 +203,17 @@ done
 check "generate: seeded sampling is reproducible across batch sizes" cmp -s "$tmp/sample1.txt" "$tmp/sample3.txt"
 "$PST" generate -c "$tmp/gpt2.ini" --prompt "The Eagle" --sample --seed 8 --max-new-tokens 6 --ids -q -o "$tmp/sample8.txt"
 check "generate: another seed samples other tokens" sh -c "! cmp -s '$tmp/sample8.txt' '$tmp/sample1.txt'"
+# stop strings: a piece of the free continuation ends the sequence there (end "stop")
+"$PST" generate -c "$tmp/gpt2.ini" --prompt "The Eagle" --max-new-tokens 12 --no-eos --json -q -o "$tmp/free.json"
+stop=$(/usr/bin/python3 -c "import json; t = json.load(open('$tmp/free.json'))['text']; print(t[len(t) // 2:len(t) // 2 + 3])")
+"$PST" generate -c "$tmp/gpt2.ini" --prompt "The Eagle" --max-new-tokens 12 --no-eos --json -q --stop "$stop" -o "$tmp/stop.json"
+check "generate: a stop string ends the text where it appears" /usr/bin/python3 -c "
+import json, sys
+f, s = json.load(open('$tmp/free.json')), json.load(open('$tmp/stop.json'))
+stop = sys.argv[1]
+print('     stop %r: %d -> %d tokens, end %s' % (stop, len(f['ids']), len(s['ids']), s['end']))
+ok = s['end'] == 'stop' and stop in s['text'] and s['ids'] == f['ids'][:len(s['ids'])] and len(s['ids']) < len(f['ids'])
+sys.exit(not ok)" "$stop"
 printf 'a pub\n\nriverside\n' >"$tmp/prompts-empty.txt"
 printf 'fine\n\377\376 bad\n' >"$tmp/prompts-utf8.txt"
 expect_fail "generate: empty prompt" "prompt 1 on the command line is empty" generate -c "$tmp/gpt2.ini" --prompt ""
