@@ -43,8 +43,9 @@ pst_err pst_ckpt_read_meta(const char *path, pst_ckpt_meta *meta);
 void pst_ckpt_path(char *out, size_t n, const char *dir, long step);
 /* Steps of the checkpoints in dir, newest first (at most cap); returns the count. */
 int pst_ckpt_list(const char *dir, long *steps, int cap);
-/* Delete all but the newest `keep` checkpoints of dir (rank 0 only calls it). */
-void pst_ckpt_prune(const char *dir, int keep);
+/* Delete all but the newest `keep` checkpoints of dir and the one of step `protect` (-1: none;
+ * the run's best evaluation). Rank 0 only calls it. */
+void pst_ckpt_prune(const char *dir, int keep, long protect);
 /* SHA-256 (hex) of a file's bytes. */
 pst_err pst_file_sha256(const char *path, char hex[65]);
 

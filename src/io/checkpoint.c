@@ -55,11 +55,12 @@ int pst_ckpt_list(const char *dir, long *steps, int cap) {
   return n;
 }
 
-void pst_ckpt_prune(const char *dir, int keep) {
+void pst_ckpt_prune(const char *dir, int keep, long protect) {
   long steps[4096];
   int n = pst_ckpt_list(dir, steps, 4096);
   char path[PST_PATH_MAX + 32];
   for (int i = keep; i < n; i++) {
+    if (steps[i] == protect) continue;
     pst_ckpt_path(path, sizeof path, dir, steps[i]);
     remove(path);
   }

@@ -379,7 +379,9 @@ static pst_err save_checkpoint(run_state *s, long epoch, long cursor) {
     pst_err_trace(__FILE__, __LINE__, __func__);
     return rc;
   }
-  if (s->dist->world_rank == 0) pst_ckpt_prune(s->ckpt_dir, s->cfg.ckpt_keep);
+  if (s->dist->world_rank == 0) /* the best evaluation's checkpoint stays (pst generate/eval --run) */
+    pst_ckpt_prune(s->ckpt_dir, s->cfg.ckpt_keep,
+                   s->best ? (long)json_integer_value(json_object_get(s->best, "step")) : -1);
   pst_log(1, "pst: checkpoint %s (%.2f s)\n", path, pst_now() - t0);
   if (s->dist->world_rank == 0) pst_rundir_status(&s->rundir, "running", s->tr.step, s->tr.total_steps, NULL);
   return PST_OK;

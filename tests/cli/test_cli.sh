@@ -233,7 +233,7 @@ expect_fail "generate: an encoder cannot generate" "model.arch = bert is not a d
 # eval.generate: every dev evaluation decodes 5 dev inputs (beam 2), scores them, keeps the
 # hypotheses; the best evaluation at the target sparsity (0: all of them) is the one of highest BLEU
 "$PST" train -c "$tmp/gpt2.ini" train.run_dir="$tmp/gpt2-gen" train.steps=15 train.eval_every=5 pst.sparsity_final=0 \
-  eval.generate=true eval.generate_max=5 generate.max_new_tokens=6 generate.num_beams=2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+  ckpt.every=5 ckpt.keep=1 eval.generate=true eval.generate_max=5 generate.max_new_tokens=6 generate.num_beams=2 >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "eval.generate training run" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || cat "$tmp/err"
 check "eval.generate: BLEU on the dev line" grep -q '^dev @ step 15: .* | BLEU [0-9.]* NIST [0-9.]* ROUGE-L [0-9.]* CIDEr [0-9.]* (5 inputs' "$tmp/err"
@@ -244,6 +244,12 @@ r = json.load(open('$tmp/gpt2-gen/results.json'))
 b = [e['bleu'] for e in r['evals']]
 print('     BLEU per evaluation', b, 'best step', r['best']['step'])
 sys.exit(not (len(b) == 3 and r['best']['bleu'] == max(b) and all(k in r['best'] for k in ('nist', 'rouge_l', 'cider', 'ter', 'meteor'))))"
+check "eval.generate: the best evaluation's checkpoint survives pruning (ckpt.keep = 1)" /usr/bin/python3 -c "
+import json, os, sys
+b = json.load(open('$tmp/gpt2-gen/results.json'))['best']['step']
+ck = sorted(os.listdir('$tmp/gpt2-gen/checkpoints'))
+print('     best step', b, 'checkpoints', ck)
+sys.exit(not ('ckpt-%08d.h5' % b in ck and 'ckpt-00000015.h5' in ck and len(ck) <= 2))"
 "$PST" eval --run "$tmp/gpt2-gen" --data "$tmp/e2e-dev.txt" --format e2e_lora --max 5 generate.max_new_tokens=6 \
   generate.num_beams=2 -q -o "$tmp/eval-hyp.txt" --scores "$tmp/eval.json" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "pst eval of the run" [ $rc -eq 0 ]
