@@ -11,7 +11,7 @@
 #include "pst/blas.h"
 
 void pst_model_infer_free(pst_model *m) {
-  for (int l = 0; l < m->cfg.layers; l++)
+  for (int l = 0; m->blocks && l < m->cfg.layers; l++) /* blocks is NULL when creation failed early */
     for (int j = 0; j < m->nlin; j++) m->blocks[l].lin[j].W_inf = NULL;
   pst_free(m->w_inf);
   pst_free(m->kv_k);
