@@ -3,7 +3,10 @@
  *       loss = CE (L >= 2, label smoothing) or MSE on logits[:,0] (L = 1).
  * gpt2: x0 = tok + pos; head: logits[N,V] = LNf(x_L) @ tok^T; loss = token CE weighted by
  *       the batch's loss mask (label smoothing).
- * llama: the whole pass lives in llama.c (its own block, RMSNorm, rotary positions). */
+ * llama: the whole pass lives in llama.c (its own block, RMSNorm, rotary positions).
+ * Also the two pieces every block family shares with decoding (infer.c): the embeddings of a
+ * pass (per-sequence positions when decoding) and its attention (over the pass itself, or
+ * appended to and read from the key/value cache). */
 #include <string.h>
 
 #include "model_internal.h"
