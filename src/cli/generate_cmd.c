@@ -243,7 +243,6 @@ static int parse(int argc, char **argv, gen_args *a, char ***keep, int eval) {
 typedef struct {
   const pst_dist *d;
   time_t t0;
-  long tokens;
 } progress_ctx;
 
 static void progress(void *ctx, int done, int total) {
@@ -381,7 +380,7 @@ static pst_err run_generate(gen_args *a, pst_dist *d, gen_job *j) {
     rc = PST_ERR_MEM;
     pst_err_set(rc, __FILE__, __LINE__, __func__, "out of memory");
   }
-  progress_ctx pc = {d, time(NULL), 0};
+  progress_ctx pc = {d, time(NULL)};
   if (!rc) {
     pst_log(1, "pst generate: %d prompts from %s, %s, max %d new tokens, batch %d%s\n", p->n, p->origin,
             decoding_name(&o), o.max_new_tokens, o.batch, d->world_size > 1 ? " (split over the ranks)" : "");

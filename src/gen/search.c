@@ -270,11 +270,12 @@ static pst_err search_beam(gen_batch *g, pst_gen_out *out) {
   const int ncand = (o->n_eos + 1 > 2 ? o->n_eos + 1 : 2) * K;
   float *bscore = malloc((size_t)rows * sizeof(float)), *nscore = malloc((size_t)rows * sizeof(float));
   int32_t *ntok = malloc((size_t)rows * sizeof(int32_t));
-  int *state = calloc((size_t)nb, sizeof(int)); /* 0 running, 1 done */
+  int *state = calloc((size_t)nb, sizeof(int)); /* 0 running, 1 done this step, 2 finished */
+  int *lrow = malloc((size_t)nb * sizeof(int)); /* running prompt b's logits: rows lrow[b]*K.. */
   cand *top = malloc((size_t)ncand * sizeof(cand));
   beam_hyps *hy = calloc((size_t)nb, sizeof(beam_hyps));
   pst_err rc = PST_OK;
-  if (!bscore || !nscore || !ntok || !state || !top || !hy) {
+  if (!bscore || !nscore || !ntok || !state || !lrow || !top || !hy) {
     rc = PST_ERR_MEM;
     pst_err_set(rc, __FILE__, __LINE__, __func__, "out of memory for the beam search");
     goto done;
@@ -293,13 +294,6 @@ static pst_err search_beam(gen_batch *g, pst_gen_out *out) {
     }
   }
   for (int r = 0; r < rows; r++) bscore[r] = r % K ? -1e9f : 0.0f;
-  /* the logits of the running rows sit in pass order: prompt b's rows at lrow[b]*K */
-  int *lrow = malloc((size_t)nb * sizeof(int));
-  if (!lrow) {
-    rc = PST_ERR_MEM;
-    pst_err_set(rc, __FILE__, __LINE__, __func__, "out of memory for the beam search");
-    goto done;
-  }
   for (int b = 0; b < nb; b++) lrow[b] = b;
   for (;;) {
     int running = 0;
@@ -337,7 +331,7 @@ static pst_err search_beam(gen_batch *g, pst_gen_out *out) {
       if (j < K) {
         rc = PST_ERR_INTERNAL;
         pst_err_set(rc, __FILE__, __LINE__, __func__, "beam search: fewer than %d non-EOS candidates", K);
-        goto done_lrow;
+        goto done;
       }
       if (hyps_done(&hy[b], K, o->early_stopping, top[0].s, new_len, o->length_penalty)) state[b] = 1;
     }
@@ -375,7 +369,7 @@ static pst_err search_beam(gen_batch *g, pst_gen_out *out) {
       running++;
     }
     if (!running) break;
-    if ((rc = step(g, B))) goto done_lrow;
+    if ((rc = step(g, B))) goto done;
   }
   for (int b = 0; b < nb; b++) { /* the best hypothesis: highest score, the last added of equal ones */
     const beam_hyps *h = &hy[b];
@@ -385,11 +379,10 @@ static pst_err search_beam(gen_batch *g, pst_gen_out *out) {
     int32_t *ids = h->ids + (size_t)best * Tmax;
     int n = h->len[best];
     if (h->eos[best]) ids[n++] = o->eos[0]; /* HF appends the first EOS id */
-    if ((rc = set_output(&out[b], ids, n, h->score[best], h->eos[best] ? PST_GEN_EOS : PST_GEN_LENGTH))) goto done_lrow;
+    if ((rc = set_output(&out[b], ids, n, h->score[best], h->eos[best] ? PST_GEN_EOS : PST_GEN_LENGTH))) goto done;
   }
-done_lrow:
-  free(lrow);
 done:
+  free(lrow);
   for (int b = 0; hy && b < nb; b++) {
     free(hy[b].score);
     free(hy[b].ids);
