@@ -66,6 +66,8 @@ typedef struct pst_config {
   char glue_task[16];       /* format = glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI */
   char text_a[64], text_b[64], label[64]; /* tsv/csv/jsonl column names (text_b may be empty) */
   char bad_rows[8];         /* fail | skip */
+  char padding[8];          /* longest | seq_len: a batch's tokens per sequence */
+  int group_by_length;      /* sort runs of 50 steps' examples by length (training only) */
   char tokenizer[PST_PATH_MAX]; /* tokenizer directory; empty = model.hf_dir */
   /* [generate] decoding (generate.h), for `pst generate`, `pst eval` and eval.generate */
   int gen_max_new_tokens, gen_min_new_tokens, gen_num_beams, gen_no_repeat_ngram, gen_early_stopping;

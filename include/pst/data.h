@@ -31,14 +31,23 @@ pst_err pst_task_parse(pst_task *task, const char *name);
 pst_err pst_dataset_load(pst_dataset *d, const char *path, pst_task task, int vocab, int num_labels);
 void pst_dataset_free(pst_dataset *d);
 
-/* Batch buffers for B x T of the task. */
+/* Batch buffers for B x T of the task (T_cap = T). */
 pst_err pst_batch_alloc(pst_batch *b, int B, int T, pst_task task);
 void pst_batch_free(pst_batch *b);
-/* Fill b with examples order[first .. first+B) (indices past n are padding rows with an
+/* Tokens per sequence for the examples order[first .. first+rows) (those past count are
+ * padding rows of one token): the longest, rounded up to a multiple of 8, at most T_cap. */
+int pst_batch_longest(const pst_dataset *d, const long *order, long count, long first, long rows, int T_cap);
+/* Fill b with examples order[first .. first+B) (indices past count are padding rows with an
  * all-zero attention mask except position 0, label 0, loss mask 0), truncating or
- * right-padding (id 0) to T. Token types come from d->types (0 when NULL). */
-void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long count, long first, pst_task task);
+ * right-padding (id 0) to T tokens (sets b->T; T <= 0 or above b->T_cap means b->T_cap). Token types come from
+ * d->types (0 when NULL). */
+void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long count, long first, int T,
+                    pst_task task);
 /* order[i] = a permutation of 0..n-1, shuffled by (seed, epoch) (Fisher-Yates on a counter RNG). */
 void pst_shuffle(long *order, long n, uint64_t seed, long epoch);
+/* Group a shuffled order by length (Hugging Face's LengthGroupedSampler): every run of
+ * `mega` consecutive entries is sorted by example length, longest first (ties keep their
+ * shuffled order), so the batches cut from it carry little padding yet stay random. */
+pst_err pst_group_by_length(long *order, long n, const pst_dataset *d, long mega);
 
 #endif

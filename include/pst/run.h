@@ -25,12 +25,12 @@ typedef struct {
   double main;
 } pst_eval_result;
 
-/* Evaluate the model (created for batch B x T) on a data set, without gradients.
+/* Evaluate the model (created for batch B x T) on a data set, without gradients; with
+ * pad_longest each batch is padded to its longest example only (pst_batch_longest).
  * Metrics: GLUE task glue_task (>= 0) as GLUE defines them; otherwise classify: accuracy (and
  * F1 of class 1 for two classes), main = accuracy; regress: Pearson and Spearman, main = their
  * mean; lm: perplexity, main = -loss. */
-pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels, int glue_task,
-                     struct pst_dist *dist,
-                     pst_eval_result *res);
+pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int pad_longest, int num_labels,
+                     int glue_task, struct pst_dist *dist, pst_eval_result *res);
 
 #endif

@@ -128,7 +128,7 @@ void pst_dataset_free(pst_dataset *d) {
 pst_err pst_batch_alloc(pst_batch *b, int B, int T, pst_task task) {
   memset(b, 0, sizeof *b);
   b->B = B;
-  b->T = T;
+  b->T = b->T_cap = T;
   size_t N = (size_t)B * T;
   PST_CHECK(pst_calloc((void **)&b->input_ids, N, sizeof(int32_t), "batch"));
   PST_CHECK(pst_calloc((void **)&b->token_type_ids, N, sizeof(int32_t), "batch"));
@@ -153,8 +153,20 @@ void pst_batch_free(pst_batch *b) {
   memset(b, 0, sizeof *b);
 }
 
-void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long count, long first, pst_task task) {
-  const int T = b->T;
+int pst_batch_longest(const pst_dataset *d, const long *order, long count, long first, long rows, int T_cap) {
+  long longest = 1;
+  for (long r = first; r < first + rows && r < count; r++) {
+    const long len = d->start[order[r] + 1] - d->start[order[r]];
+    if (len > longest) longest = len;
+  }
+  longest = (longest + 7) / 8 * 8;
+  return longest < T_cap ? (int)longest : T_cap;
+}
+
+void pst_batch_fill(pst_batch *b, const pst_dataset *d, const long *order, long count, long first, int T,
+                    pst_task task) {
+  if (T <= 0 || T > b->T_cap) T = b->T_cap;
+  b->T = T;
   for (int r = 0; r < b->B; r++) {
     int32_t *ids = b->input_ids + (long)r * T, *types = b->token_type_ids + (long)r * T;
     uint8_t *am = b->attn_mask + (long)r * T;
@@ -192,4 +204,32 @@ void pst_shuffle(long *order, long n, uint64_t seed, long epoch) {
     order[i] = order[j];
     order[j] = t;
   }
+}
+
+/* One run of the length grouping: entries sorted by (length desc, position asc). */
+typedef struct {
+  long len, pos, idx;
+} len_entry;
+
+static int by_length_desc(const void *a, const void *b) {
+  const len_entry *x = a, *y = b;
+  if (x->len != y->len) return x->len > y->len ? -1 : 1;
+  return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+pst_err pst_group_by_length(long *order, long n, const pst_dataset *d, long mega) {
+  if (mega <= 1 || n <= 1) return PST_OK;
+  len_entry *e;
+  PST_CHECK(pst_calloc((void **)&e, (size_t)(mega < n ? mega : n), sizeof *e, "length grouping"));
+  for (long lo = 0; lo < n; lo += mega) {
+    const long k = n - lo < mega ? n - lo : mega;
+    for (long i = 0; i < k; i++) {
+      const long idx = order[lo + i];
+      e[i] = (len_entry){d->start[idx + 1] - d->start[idx], i, idx};
+    }
+    qsort(e, (size_t)k, sizeof *e, by_length_desc);
+    for (long i = 0; i < k; i++) order[lo + i] = e[i].idx;
+  }
+  pst_free(e);
+  return PST_OK;
 }

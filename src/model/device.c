@@ -33,7 +33,8 @@ struct pst_dmodel {
   int gpt2;
   pst_gelu_kind gelu;
   pst_linear_opts lopts;
-  int B, T, N, C, F, NH, V, NL, L;
+  int B, T, N, C, F, NH, V, NL, L; /* T, N = B*T, nlog: the current batch's (set by its upload) */
+  int T_max;                        /* tokens per sequence the activations hold */
   float ln_eps;
   /* tensors: one device buffer each, the CPU layout */
   size_t nfrozen, ntrain, nmask;
@@ -253,7 +254,7 @@ static pst_err build(pst_dmodel *dm, const pst_model *m, pst_cuda_ctx *ctx, int 
   dm->gelu = m->gelu;
   dm->lopts = m->lopts;
   dm->B = B;
-  dm->T = T;
+  dm->T = dm->T_max = T;
   dm->N = B * T;
   dm->C = m->C;
   dm->F = m->F;
@@ -439,14 +440,15 @@ pst_err pst_dmodel_download_logits(pst_dmodel *dm, float *out, long *n) {
 
 /* pass.c's check_batch, plus the arrays the task needs (the CPU code assumes them). */
 static pst_err check_batch(const pst_dmodel *dm, const pst_batch *bt) {
-  if (bt->B != dm->B || bt->T != dm->T)
-    PST_ERR(PST_ERR_ARG, "batch shape %dx%d does not match the device model's %dx%d", bt->B, bt->T, dm->B, dm->T);
+  if (bt->B != dm->B || bt->T < 1 || bt->T > dm->T_max)
+    PST_ERR(PST_ERR_ARG, "batch shape %dx%d does not fit the device model's %dx(1..%d)", bt->B, bt->T, dm->B,
+            dm->T_max);
   if (!bt->input_ids) PST_ERR(PST_ERR_ARG, "the batch has no input ids");
   if (dm->gpt2 && (!bt->targets || !bt->loss_mask))
     PST_ERR(PST_ERR_ARG, "a gpt2 batch needs targets and a loss mask");
   if (!dm->gpt2 && dm->NL > 1 && !bt->labels) PST_ERR(PST_ERR_ARG, "a classification batch needs labels");
   if (!dm->gpt2 && dm->NL == 1 && !bt->labels_f) PST_ERR(PST_ERR_ARG, "a regression batch needs float labels");
-  for (int n = 0; n < dm->N; n++) {
+  for (int n = 0; n < bt->B * bt->T; n++) {
     if (bt->input_ids[n] < 0 || bt->input_ids[n] >= dm->V)
       PST_ERR(PST_ERR_ARG, "token id %d at batch position %d is outside the vocabulary [0, %d)", bt->input_ids[n], n,
               dm->V);
@@ -467,16 +469,21 @@ static pst_err check_batch(const pst_dmodel *dm, const pst_batch *bt) {
 /* Check and upload a micro-batch (one copy of the packed arrays). */
 static pst_err upload_batch(pst_dmodel *dm, const pst_batch *bt) {
   PST_CHECK(check_batch(dm, bt));
-  const size_t N = (size_t)dm->N, B = (size_t)dm->B;
+  /* this batch's length for every op of its forward and backward; the arrays keep their
+   * places in the buffer (alloc_batch: offsets of B x T_max tokens), packed [B*T] inside */
+  dm->T = bt->T;
+  dm->N = dm->B * dm->T;
+  dm->nlog = dm->gpt2 ? (long)dm->N * dm->V : (long)dm->B * dm->NL;
+  const size_t N = (size_t)dm->N, B = (size_t)dm->B, Ncap = (size_t)dm->B * dm->T_max;
   unsigned char *p = dm->hbatch;
   memset(p, 0, dm->batch_bytes);
   memcpy(p, bt->input_ids, N * 4);
-  if (bt->token_type_ids) memcpy(p + N * 4, bt->token_type_ids, N * 4);
-  if (bt->targets) memcpy(p + 2 * N * 4, bt->targets, N * 4);
-  if (bt->loss_mask) memcpy(p + 3 * N * 4, bt->loss_mask, N * 4);
-  if (bt->labels) memcpy(p + 4 * N * 4, bt->labels, B * 4);
-  if (bt->labels_f) memcpy(p + 4 * N * 4 + B * 4, bt->labels_f, B * 4);
-  if (bt->attn_mask) memcpy(p + 4 * N * 4 + 2 * B * 4, bt->attn_mask, N);
+  if (bt->token_type_ids) memcpy(p + Ncap * 4, bt->token_type_ids, N * 4);
+  if (bt->targets) memcpy(p + 2 * Ncap * 4, bt->targets, N * 4);
+  if (bt->loss_mask) memcpy(p + 3 * Ncap * 4, bt->loss_mask, N * 4);
+  if (bt->labels) memcpy(p + 4 * Ncap * 4, bt->labels, B * 4);
+  if (bt->labels_f) memcpy(p + 4 * Ncap * 4 + B * 4, bt->labels_f, B * 4);
+  if (bt->attn_mask) memcpy(p + 4 * Ncap * 4 + 2 * B * 4, bt->attn_mask, N);
   dm->has_type = bt->token_type_ids != NULL;
   dm->has_attn = bt->attn_mask != NULL;
   dm->has_batch = 0;

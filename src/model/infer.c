@@ -61,7 +61,7 @@ pst_err pst_model_infer_begin(pst_model *m, int rows, int max_len, int max_token
   pst_blas_set_threads(1); /* the products split their rows over OpenMP (matmul_forward_split) */
   pst_model_free_activations(m);
   m->train_B = m->B;
-  m->train_T = m->T;
+  m->train_T = m->T_max;
   m->infer = 1;
   m->B = rows;
   m->T = max_len; /* the rotary table covers every cached position */

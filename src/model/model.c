@@ -167,7 +167,7 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
   m->lopts = (pst_linear_opts){me, cfg->r1, cfg->r2, (float)cfg->alpha1, (float)cfg->alpha2, (float)cfg->beta,
                                (float)cfg->threshold, cfg->detach_magnitude};
   m->B = B;
-  m->T = T;
+  m->T = m->T_max = T;
   m->N = B * T;
   m->C = cfg->hidden;
   m->F = cfg->ffn;

@@ -65,7 +65,8 @@ struct pst_model {
   int nlin;                      /* sparsified linears per block */
   pst_gelu_kind gelu;
   pst_linear_opts lopts;
-  int B, T, N, C, F, NH, V, NL;
+  int B, T, N, C, F, NH, V, NL;  /* T, N = B*T: the current batch's (set by each forward) */
+  int T_max;                     /* tokens per sequence the activations hold (a batch's T <= T_max) */
   /* tensor parallelism: this rank's share of the features split by the column-parallel
    * layers (Cl = C / tp of q, k, v, ctx; Fl = F / tp of f1, g; NHl = NH / tp heads) */
   pst_group tp;

@@ -11,11 +11,12 @@
 
 #include "model_internal.h"
 
+/* A batch of B x T tokens, T <= T_max (padded to its longest example), valid ids and labels. */
 static pst_err check_batch(const pst_model *m, const pst_batch *bt) {
   const int decoder = m->arch != ARCH_BERT;
-  if (bt->B != m->B || bt->T != m->T)
-    PST_ERR(PST_ERR_ARG, "batch shape %dx%d does not match the model's %dx%d", bt->B, bt->T, m->B, m->T);
-  for (int n = 0; n < m->N; n++) {
+  if (bt->B != m->B || bt->T < 1 || bt->T > m->T_max)
+    PST_ERR(PST_ERR_ARG, "batch shape %dx%d does not fit the model's %dx(1..%d)", bt->B, bt->T, m->B, m->T_max);
+  for (int n = 0; n < bt->B * bt->T; n++) {
     if (bt->input_ids[n] < 0 || bt->input_ids[n] >= m->V)
       PST_ERR(PST_ERR_ARG, "token id %d at batch position %d is outside the vocabulary [0, %d)", bt->input_ids[n], n, m->V);
     if (!decoder && bt->token_type_ids &&
@@ -74,6 +75,8 @@ void pst_model_attend(pst_model *m, int l, const pst_pass *p, float *ctx, float 
 pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
   if (m->infer) PST_ERR(PST_ERR_ARG, "the model is decoding (pst_model_infer_begin): call pst_model_infer_end first");
   PST_CHECK(check_batch(m, bt));
+  m->T = bt->T; /* this batch's length: every op of the pass and of its backward reads it */
+  m->N = m->B * m->T;
   const int N = m->N, C = m->C, B = m->B, T = m->T;
   m->cur_attn_mask = bt->attn_mask;
   if (m->arch == ARCH_LLAMA) {
@@ -108,6 +111,8 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
 
 pst_err pst_model_backward(pst_model *m, const pst_batch *bt, float dloss) {
   if (m->infer) PST_ERR(PST_ERR_ARG, "the model is decoding: there is no backward pass to run");
+  if (bt->B != m->B || bt->T != m->T)
+    PST_ERR(PST_ERR_ARG, "backward of a %dx%d batch after a forward of %dx%d", bt->B, bt->T, m->B, m->T);
   if (m->arch == ARCH_LLAMA) {
     pst_llama_backward(m, bt, dloss);
     return PST_OK;

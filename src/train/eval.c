@@ -49,8 +49,8 @@ static pst_err score(pst_eval_result *res, pst_task task, int glue_task, int num
   return PST_OK;
 }
 
-pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int num_labels, int glue_task,
-                     pst_dist *dist, pst_eval_result *res) {
+pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, int T, int pad_longest, int num_labels,
+                     int glue_task, pst_dist *dist, pst_eval_result *res) {
   memset(res, 0, sizeof *res);
   pst_batch b;
   PST_CHECK(pst_batch_alloc(&b, B, T, task));
@@ -70,14 +70,14 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
   const long lo = d->n * r0 / dp, hi = d->n * (r0 + 1) / dp;
   for (long first = lo; !rc && first < hi; first += B) {
     long real = hi - first < B ? hi - first : B;
-    pst_batch_fill(&b, d, order, hi, first, task);
+    pst_batch_fill(&b, d, order, hi, first, pad_longest ? pst_batch_longest(d, order, hi, first, B, T) : T, task);
     double loss;
     if ((rc = pst_model_forward(m, &b, &loss))) break;
     long nlog;
     const float *logits = pst_model_logits(m, &nlog);
     if (task == PST_TASK_LM) { /* token cross-entropy without label smoothing: perplexity */
-      const long V = nlog / ((long)B * T);
-      for (long k = 0; k < real * T; k++) {
+      const long V = nlog / ((long)B * b.T);
+      for (long k = 0; k < real * b.T; k++) {
         if (b.loss_mask[k] == 0) continue;
         const float *z = logits + k * V;
         double mx = z[0], se = 0;

@@ -274,7 +274,7 @@ static pst_err evaluate_dev(run_state *s, pst_task task, long epoch) {
   pst_eval_result r;
   /* the dev set is split over the dp replicas (each tp group evaluates its part together) */
   PST_CHECK(pst_evaluate(s->model, &s->dev.ids, task, s->cfg.batch_size / s->dist->dp, s->cfg.seq_len,
-                         s->cfg.num_labels, s->glue_task, s->dist, &r));
+                         !strcmp(s->cfg.padding, "longest"), s->cfg.num_labels, s->glue_task, s->dist, &r));
   long kept, all;
   PST_CHECK(global_nnz(s, &kept, &all));
   double achieved = 1.0 - (double)kept / (double)all;
@@ -464,6 +464,15 @@ static pst_err resume(run_state *s, long *epoch, long *cursor, int *resumed) {
   return PST_OK;
 }
 
+/* The order of the training examples in `epoch`: shuffled by (seed, epoch), then with
+ * data.group_by_length sorted by length within runs of 50 steps (step = `per_step` examples). */
+static pst_err epoch_order(run_state *s, long epoch, long per_step) {
+  const pst_dataset *train = &s->train.ids;
+  pst_shuffle(s->order, train->n, s->cfg.seed, epoch);
+  if (s->cfg.group_by_length) PST_CHECK(pst_group_by_length(s->order, train->n, train, 50 * per_step));
+  return PST_OK;
+}
+
 /* train.device: say where the step runs. The device step (src/model/device.c) is built with
  * --with-cuda and exercised by tests/gpu and bench/bench_step_cuda; `pst train` itself runs
  * on the CPU in this version, and says so. */
@@ -553,8 +562,9 @@ static pst_err run(run_state *s) {
               (long long)big->shape[1], (long long)big->gshape[0], (long long)big->gshape[1]);
   }
 
-  pst_shuffle(s->order, train->n, cfg->seed, epoch);
-  double t0 = pst_now(), last_log = t0, loss_since_log = 0;
+  PST_CHECK(epoch_order(s, epoch, B * accum));
+  const int pad_longest = !strcmp(cfg->padding, "longest");
+  double t0 = pst_now(), last_log = t0, loss_since_log = 0, tokens_since_log = 0;
   const long first_step = s->tr.step;
   long last_step = first_step;
   pst_dist_stats_reset(d);
@@ -562,17 +572,22 @@ static pst_err run(run_state *s) {
   int stop = 0;
   while (s->tr.step < total && !stop) {
     int epoch_ended = 0;
+    long step_tokens = 0; /* positions computed this step, padding included (global batch) */
     for (int i = 0; i < accum; i++) {
       if (cursor + B > train->n) {
-        pst_shuffle(s->order, train->n, cfg->seed, ++epoch);
+        PST_CHECK(epoch_order(s, ++epoch, B * accum));
         cursor = 0;
       }
-      pst_batch_fill(&s->micro[i], train, s->order, train->n, cursor + (long)d->dp_rank * Bl, task);
+      /* the longest of the global micro-batch's B rows: the same length on every rank and layout */
+      const int Ti = pad_longest ? pst_batch_longest(train, s->order, train->n, cursor, B, T) : T;
+      pst_batch_fill(&s->micro[i], train, s->order, train->n, cursor + (long)d->dp_rank * Bl, Ti, task);
+      step_tokens += (long)B * Ti;
       cursor += B;
     }
     double loss;
     PST_CHECK(pst_trainer_step(&s->tr, s->micro, accum, &loss));
     loss_since_log += loss;
+    tokens_since_log += (double)step_tokens;
     double now = pst_now();
     PST_CHECK(global_nnz(s, &kept, &all));
     double achieved = 1.0 - (double)kept / (double)all;
@@ -588,16 +603,17 @@ static pst_err run(run_state *s) {
       pst_log(2, "step %ld: replicas identical\n", s->tr.step);
     }
     if (s->metrics) fprintf(s->metrics,
-            "{\"step\":%ld,\"epoch\":%ld,\"loss\":%.9g,\"lr\":%.6g,\"sparsity\":%.6g,\"grad_norm\":%.9g,\"elapsed_s\":%.3f%s}\n",
-            s->tr.step, epoch, loss, s->tr.lr, achieved, s->tr.grad_norm, now - t0, digest);
+            "{\"step\":%ld,\"epoch\":%ld,\"loss\":%.9g,\"lr\":%.6g,\"sparsity\":%.6g,\"grad_norm\":%.9g,\"tokens\":%ld,\"elapsed_s\":%.3f%s}\n",
+            s->tr.step, epoch, loss, s->tr.lr, achieved, s->tr.grad_norm, step_tokens, now - t0, digest);
     if (s->tr.step % cfg->log_every == 0 || s->tr.step == total) {
-      double tps = (double)(s->tr.step - last_step) * B * T * accum / (now - last_log);
+      double tps = tokens_since_log / (now - last_log); /* padded tokens of the global batches */
       char eta[32];
       format_eta(eta, sizeof eta, (now - t0) / (double)(s->tr.step - first_step) * (double)(total - s->tr.step));
       /* loss: mean over the steps since the previous line */
       pst_log(1, "step %ld/%ld | loss %.4f | lr %.2e | sparsity %.3f | %.0f tok/s | ETA %s\n", s->tr.step, total,
               loss_since_log / (double)(s->tr.step - last_step), s->tr.lr, achieved, tps, eta);
       loss_since_log = 0;
+      tokens_since_log = 0;
       last_log = now;
       last_step = s->tr.step;
       if (writer) pst_rundir_status(&s->rundir, "running", s->tr.step, total, NULL);

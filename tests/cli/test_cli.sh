@@ -121,6 +121,29 @@ check "pst prep writes the HDF5 file" [ $rc -eq 0 -a -s "$tmp/data.h5" ]
 check "train from the prep file" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || cat "$tmp/err"
 check "prep file trains identically to the tsv" sh -c "[ -s '$tmp/text_a/metrics.jsonl' ] && [ \"\$(sed 's/\"elapsed_s\":[0-9.]*//' '$tmp/text_a/metrics.jsonl')\" = \"\$(sed 's/\"elapsed_s\":[0-9.]*//' '$tmp/text_b/metrics.jsonl')\" ]"
+# train.padding: batches padded to their longest example (the default) train as batches padded to
+# seq_len up to float order (masked keys weigh exactly 0); fewer positions are computed
+"$PST" train -c "$tmp/text.ini" train.seq_len=64 "train.run_dir=$tmp/text_p" >"$tmp/out" 2>"$tmp/err" &&
+  "$PST" train -c "$tmp/text.ini" train.seq_len=64 train.padding=seq_len "train.run_dir=$tmp/text_c" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "train with train.padding = longest and = seq_len" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$tmp/err"
+check "padding to the longest: same losses and dev metrics (rel 1e-5), fewer tokens" /usr/bin/python3 -c "
+import json, sys
+a = [json.loads(l) for l in open('$tmp/text_p/metrics.jsonl')]
+c = [json.loads(l) for l in open('$tmp/text_c/metrics.jsonl')]
+sa, sc = [r for r in a if 'loss' in r and 'tokens' in r], [r for r in c if 'tokens' in r]
+ok = len(sa) == len(sc) == 6 and all(abs(x['loss'] - y['loss']) <= 1e-5 * abs(y['loss']) for x, y in zip(sa, sc))
+ok = ok and all(y['tokens'] == 16 * 64 for y in sc) and all(x['tokens'] % (16 * 8) == 0 and x['tokens'] < 16 * 64 for x in sa)
+ra, rc = json.load(open('$tmp/text_p/results.json')), json.load(open('$tmp/text_c/results.json'))
+ok = ok and [e['accuracy'] for e in ra['evals']] == [e['accuracy'] for e in rc['evals']]
+ok = ok and all(abs(x['loss'] - y['loss']) <= 1e-5 * y['loss'] for x, y in zip(ra['evals'], rc['evals']))
+sys.exit(not ok)"
+"$PST" train -c "$tmp/text.ini" train.seq_len=64 data.group_by_length=true "train.run_dir=$tmp/text_g" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "data.group_by_length: the first steps come longest first" sh -c "[ $rc -eq 0 ] && /usr/bin/python3 -c \"
+import json, sys
+t = [json.loads(l)['tokens'] for l in open('$tmp/text_g/metrics.jsonl') if 'tokens' in l]
+sys.exit(not (len(t) == 6 and t == sorted(t, reverse=True) and t[0] > t[-1]))\""
 expect_fail "prep file with another seq_len" "prepared with seq_len 32 but train.seq_len is 16" train -c "$tmp/text.ini" \
   data.format=prep "data.train=$tmp/data.h5" train.seq_len=16
 head -c 3000 "$tmp/data.h5" >"$tmp/cut.h5"

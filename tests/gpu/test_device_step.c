@@ -107,21 +107,24 @@ typedef struct {
   int pad;           /* padded sequences (attention mask 0 at the end) */
   double ls;         /* label smoothing */
   int num_labels;
+  int varlen;        /* batches shorter than T (padded to their longest: T, T-8, T-4, ...) */
 } tcase;
 
 static const tcase CASES[] = {
-    {"bert-pst", "bert", "pst", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 0, 0, 0.0, 3},
-    {"bert-pst-warm-pad", "bert", "pst", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 1, 1, 0.1, 3},
-    {"bert-regress-pst", "bert", "pst", "regress", 64, 2, 4, 128, 100, 4, 16, 1, 1, 1, 0.0, 1},
-    {"bert-movement", "bert", "movement", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2},
-    {"bert-magnitude", "bert", "magnitude", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2},
-    {"bert-dense", "bert", "dense", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 0, 0, 0.0, 2},
-    {"gpt2-pst", "gpt2", "pst", "lm", 64, 2, 4, 128, 100, 4, 16, 1, 0, 0, 0.1, 2},
-    {"gpt2-pst-warm-accum2", "gpt2", "pst", "lm", 64, 2, 4, 128, 100, 4, 16, 2, 1, 1, 0.1, 2},
-    {"gpt2-lora", "gpt2", "lora", "lm", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2},
-    {"gpt2-soft-movement", "gpt2", "soft-movement", "lm", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2},
-    {"bert-pst-h128-t32", "bert", "pst", "classify", 128, 2, 4, 512, 300, 4, 32, 1, 1, 1, 0.0, 3},
-    {"gpt2-pst-h128-t32", "gpt2", "pst", "lm", 128, 3, 8, 512, 300, 2, 32, 2, 1, 1, 0.0, 2},
+    {"bert-pst", "bert", "pst", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 0, 0, 0.0, 3, 0},
+    {"bert-pst-warm-pad", "bert", "pst", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 1, 1, 0.1, 3, 0},
+    {"bert-regress-pst", "bert", "pst", "regress", 64, 2, 4, 128, 100, 4, 16, 1, 1, 1, 0.0, 1, 0},
+    {"bert-movement", "bert", "movement", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2, 0},
+    {"bert-magnitude", "bert", "magnitude", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2, 0},
+    {"bert-dense", "bert", "dense", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 0, 0, 0.0, 2, 0},
+    {"gpt2-pst", "gpt2", "pst", "lm", 64, 2, 4, 128, 100, 4, 16, 1, 0, 0, 0.1, 2, 0},
+    {"gpt2-pst-warm-accum2", "gpt2", "pst", "lm", 64, 2, 4, 128, 100, 4, 16, 2, 1, 1, 0.1, 2, 0},
+    {"gpt2-lora", "gpt2", "lora", "lm", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2, 0},
+    {"gpt2-soft-movement", "gpt2", "soft-movement", "lm", 64, 2, 4, 128, 100, 4, 16, 1, 1, 0, 0.0, 2, 0},
+    {"bert-pst-h128-t32", "bert", "pst", "classify", 128, 2, 4, 512, 300, 4, 32, 1, 1, 1, 0.0, 3, 0},
+    {"bert-pst-varlen", "bert", "pst", "classify", 64, 2, 4, 128, 100, 4, 16, 1, 1, 1, 0.0, 3, 1},
+    {"gpt2-pst-varlen-accum2", "gpt2", "pst", "lm", 64, 2, 4, 128, 100, 4, 16, 2, 1, 1, 0.1, 2, 1},
+    {"gpt2-pst-h128-t32", "gpt2", "pst", "lm", 128, 3, 8, 512, 300, 2, 32, 2, 1, 1, 0.0, 2, 0},
 };
 
 static void make_config(pst_config *cfg, const tcase *c, long steps) {
@@ -179,7 +182,7 @@ static void nudge(pst_params *p, uint64_t seed) {
 }
 
 static void fill_batch(pst_batch *b, const tcase *c, const pst_config *cfg, uint64_t seed) {
-  const int B = c->B, T = c->T;
+  const int B = c->B, T = b->T;
   int gpt2 = !strcmp(c->arch, "gpt2");
   for (int r = 0; r < B; r++) {
     const int len = c->pad && (r % 2) ? T - 1 - (int)(pst_rng_u64(seed, 9, (uint64_t)r) % (uint64_t)(T / 2)) : T;
@@ -275,6 +278,7 @@ static void run_case(const tcase *c, pst_cuda_ctx *ctx) {
   pst_batch *batches = xmalloc((size_t)nb * sizeof(pst_batch));
   for (int i = 0; i < nb; i++) {
     TRY(pst_batch_alloc(&batches[i], c->B, c->T, task));
+    if (c->varlen) batches[i].T = c->T - 4 * ((i + 1) % 3); /* T-4, T-8, T, ...: packed [B*T] */
     fill_batch(&batches[i], c, &cfg, 1000 + (uint64_t)i);
   }
   /* the noise floor (as the parity suite's): the CPU trainer again from inputs moved by one

@@ -310,13 +310,13 @@ static void test_batch_fill(void **state) {
     /* garbage first: every entry must be written */
     memset(b.input_ids, 0x55, 12 * sizeof(int32_t));
     memset(b.attn_mask, 0x55, 12);
-    pst_batch_fill(&b, &d, order, 4, 0, tasks[k]);
+    pst_batch_fill(&b, &d, order, 4, 0, 0, tasks[k]);
     check_batch(&b, &d, order, 4, 0, tasks[k]);
     /* rows 3.. : example order[3] = 1, then two padding rows */
-    pst_batch_fill(&b, &d, order, 4, 3, tasks[k]);
+    pst_batch_fill(&b, &d, order, 4, 3, 0, tasks[k]);
     check_batch(&b, &d, order, 4, 3, tasks[k]);
     /* hand-checked values of the lm case: row 0 is example 3 (6 ids truncated to 4) */
-    pst_batch_fill(&b, &d, order, 4, 0, tasks[k]);
+    pst_batch_fill(&b, &d, order, 4, 0, 0, tasks[k]);
     static const int32_t row0[4] = {41, 42, 43, 44}, row1[4] = {11, 0, 0, 0};
     assert_memory_equal(b.input_ids, row0, sizeof row0);
     assert_memory_equal(b.input_ids + 4, row1, sizeof row1);
@@ -336,16 +336,35 @@ static void test_batch_fill(void **state) {
       assert_int_equal(b.labels[2], 2);
     }
     /* a batch entirely past the end: all padding */
-    pst_batch_fill(&b, &d, order, 4, 4, tasks[k]);
+    pst_batch_fill(&b, &d, order, 4, 4, 0, tasks[k]);
     check_batch(&b, &d, order, 4, 4, tasks[k]);
     for (int r = 0; r < 3; r++) assert_int_equal(b.attn_mask[r * 4], 1);
     /* count smaller than the order array */
-    pst_batch_fill(&b, &d, order, 2, 0, tasks[k]);
+    pst_batch_fill(&b, &d, order, 2, 0, 0, tasks[k]);
     check_batch(&b, &d, order, 2, 0, tasks[k]);
     pst_batch_free(&b);
     /* T larger than every example */
     assert_int_equal(pst_batch_alloc(&b, 4, 9, tasks[k]), PST_OK);
-    pst_batch_fill(&b, &d, order, 4, 0, tasks[k]);
+    pst_batch_fill(&b, &d, order, 4, 0, 0, tasks[k]);
+    check_batch(&b, &d, order, 4, 0, tasks[k]);
+    pst_batch_free(&b);
+    /* padded to the longest: lengths 6, 1, 4, 3 -> 8 (a multiple of 8), capped by T_cap */
+    assert_int_equal(pst_batch_longest(&d, order, 4, 0, 4, 20), 8);
+    assert_int_equal(pst_batch_longest(&d, order, 4, 0, 4, 5), 5);
+    assert_int_equal(pst_batch_longest(&d, order, 4, 1, 1, 20), 8); /* one token: still 8 */
+    assert_int_equal(pst_batch_longest(&d, order, 4, 4, 3, 20), 8); /* padding rows only */
+    assert_int_equal(pst_batch_longest(&d, order, 2, 1, 3, 6), 6);  /* rows past count do not count */
+    /* a shorter T packs the rows [B*T] inside the T_cap arrays; truncation as at T_cap = T */
+    assert_int_equal(pst_batch_alloc(&b, 3, 20, tasks[k]), PST_OK);
+    memset(b.input_ids, 0x55, 60 * sizeof(int32_t));
+    pst_batch_fill(&b, &d, order, 4, 0, 5, tasks[k]);
+    assert_int_equal(b.T, 5);
+    assert_int_equal(b.T_cap, 20);
+    check_batch(&b, &d, order, 4, 0, tasks[k]);
+    static const int32_t packed[10] = {41, 42, 43, 44, 45, 11, 0, 0, 0, 0};
+    assert_memory_equal(b.input_ids, packed, sizeof packed);
+    pst_batch_fill(&b, &d, order, 4, 0, 99, tasks[k]); /* above T_cap: T_cap */
+    assert_int_equal(b.T, 20);
     check_batch(&b, &d, order, 4, 0, tasks[k]);
     pst_batch_free(&b);
     assert_null(b.input_ids);
@@ -364,6 +383,28 @@ static int is_permutation(const long *o, long n) {
   }
   free(seen);
   return ok;
+}
+
+/* Length grouping: runs of `mega` entries sorted by length, longest first, ties in order. */
+static void test_group_by_length(void **state) {
+  (void)state;
+  /* lengths: ex0 2, ex1 5, ex2 2, ex3 1, ex4 5, ex5 3 */
+  const char *p = write_file("g_lm.txt", "1 2\n1 2 3 4 5\n3 4\n7\n5 4 3 2 1\n9 9 9\n");
+  pst_dataset d;
+  assert_int_equal(pst_dataset_load(&d, p, PST_TASK_LM, 100, 0), PST_OK);
+  long order[6] = {2, 3, 0, 5, 1, 4};
+  assert_int_equal(pst_group_by_length(order, 6, &d, 4), PST_OK);
+  static const long want4[6] = {5, 2, 0, 3, 1, 4}; /* run {2,3,0,5} -> 5(3) 2(2) 0(2) 3(1); run {1,4} ties */
+  assert_memory_equal(order, want4, sizeof want4);
+  long all[6] = {2, 3, 0, 5, 1, 4};
+  assert_int_equal(pst_group_by_length(all, 6, &d, 100), PST_OK);
+  static const long want_all[6] = {1, 4, 5, 2, 0, 3};
+  assert_memory_equal(all, want_all, sizeof want_all);
+  long same[6] = {2, 3, 0, 5, 1, 4};
+  assert_int_equal(pst_group_by_length(same, 6, &d, 1), PST_OK); /* runs of one: unchanged */
+  static const long want1[6] = {2, 3, 0, 5, 1, 4};
+  assert_memory_equal(same, want1, sizeof want1);
+  pst_dataset_free(&d);
 }
 
 static void test_shuffle(void **state) {
@@ -442,7 +483,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_classify), cmocka_unit_test(test_load_regress),
       cmocka_unit_test(test_load_lm),       cmocka_unit_test(test_load_errors),
-      cmocka_unit_test(test_task_parse),    cmocka_unit_test(test_batch_fill),
+      cmocka_unit_test(test_task_parse),    cmocka_unit_test(test_batch_fill), cmocka_unit_test(test_group_by_length),
       cmocka_unit_test(test_shuffle),       cmocka_unit_test(regression_regress_target_inf),
   };
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
