@@ -42,6 +42,7 @@ typedef struct pst_config {
   /* [optim] */
   double lr, weight_decay, beta1, beta2, eps, max_grad_norm, label_smoothing;
   int warmup_steps, grad_accum;
+  double warmup_ratio;      /* warm-up as a fraction of the steps when warmup_steps = 0 */
   /* [train] */
   long steps;               /* optimizer steps; 0 = epochs * batches per epoch */
   int epochs, batch_size, seq_len, log_every, threads;

@@ -23,6 +23,9 @@ void pst_adamw_step(pst_adamw *opt, pst_params *p, double lr, const pst_config *
 
 /* Linear warm-up then linear decay to 0 at T (HF get_linear_schedule_with_warmup). */
 double pst_lr_at(double base_lr, long warmup, long t, long T);
+/* The warm-up steps of a run of T steps: optim.warmup_steps, or when it is 0
+ * ceil(optim.warmup_ratio * T) (Hugging Face's TrainingArguments.get_warmup_steps). */
+long pst_warmup_steps(const pst_config *cfg, long T);
 /* Global L2 norm of the gradients; if max_norm > 0 scale them by min(1, max/(norm+1e-6)). */
 double pst_clip_grad_norm(pst_params *p, double max_norm);
 /* The same in two parts for tensor parallelism: squared norms of the tensors sharded over

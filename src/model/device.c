@@ -808,7 +808,7 @@ pst_err pst_dmodel_step(pst_dmodel *dm, const pst_batch *micro, int nmicro, doub
     rc = PST_ERR_NUMERIC;
     goto done;
   }
-  dm->st.lr = pst_lr_at(cfg->lr, cfg->warmup_steps, dm->st.step, dm->st.total_steps);
+  dm->st.lr = pst_lr_at(cfg->lr, pst_warmup_steps(cfg, dm->st.total_steps), dm->st.step, dm->st.total_steps);
   dm->st.adam_t++;
   TRY(pst_cuda_adamw_step(ctx, dm->train, dm->grad, dm->adam_m, dm->adam_v, dm->segs, dm->nseg, dm->st.adam_t,
                           dm->st.lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay));

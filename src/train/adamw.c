@@ -42,6 +42,10 @@ void pst_adamw_step(pst_adamw *opt, pst_params *p, double lr, const pst_config *
   }
 }
 
+long pst_warmup_steps(const pst_config *cfg, long T) {
+  return cfg->warmup_steps > 0 ? cfg->warmup_steps : (long)ceil(cfg->warmup_ratio * (double)T);
+}
+
 double pst_lr_at(double base_lr, long warmup, long t, long T) {
   double f;
   if (t < warmup) f = (double)t / (double)(warmup > 0 ? warmup : 1);

@@ -101,7 +101,7 @@ pst_err pst_trainer_step(pst_trainer *tr, const pst_batch *micro, int nmicro, do
   tr->grad_norm = norm;
   if (tr->grad_norm != tr->grad_norm)
     PST_ERR(PST_ERR_NUMERIC, "step %ld: the gradient norm is NaN (lower optim.lr?)", tr->step);
-  tr->lr = pst_lr_at(tr->cfg.lr, tr->cfg.warmup_steps, tr->step, tr->total_steps);
+  tr->lr = pst_lr_at(tr->cfg.lr, pst_warmup_steps(&tr->cfg, tr->total_steps), tr->step, tr->total_steps);
   pst_adamw_step(&tr->opt, p, tr->lr, &tr->cfg);
   tr->step++;
   tr->sparsity = pst_schedule_at(&tr->sched, tr->step, tr->total_steps);

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "pst/config.h"
 #include "pst/data.h"
 #include "pst/rng.h"
 #include "pst/train.h"
@@ -31,6 +32,15 @@ static void test_lr_schedule(void **state) {
   assert_true(pst_lr_at(1e-3, 0, 0, T) == 1e-3);  /* no warm-up: full lr at step 0 */
   assert_true(pst_lr_at(1e-3, 0, T, T) == 0.0);
   assert_true(pst_lr_at(1e-3, 0, T + 5, T) == 0.0); /* never negative */
+  /* warm-up from optim.warmup_ratio (rounded up, as HF), unless optim.warmup_steps is set */
+  pst_config cfg;
+  pst_config_defaults(&cfg);
+  assert_int_equal(pst_warmup_steps(&cfg, 1000), 0);
+  cfg.warmup_ratio = 0.06;
+  assert_int_equal(pst_warmup_steps(&cfg, 1000), 60);
+  assert_int_equal(pst_warmup_steps(&cfg, 342), 21); /* 20.52 -> 21 */
+  cfg.warmup_steps = 5;
+  assert_int_equal(pst_warmup_steps(&cfg, 1000), 5);
 }
 
 /* a two-tensor parameter table: "m" [2,3] (decay) and "v" [3] (no decay) */
