@@ -74,7 +74,7 @@ def main():
     if a.seq > P:
         ap.error("--seq %d exceeds max positions %d of %s" % (a.seq, P, a.shape))
     cfg = R.Config(arch=arch, hidden=H, layers=L, heads=NH, ffn=Fd, vocab=V, max_positions=P,
-                   num_labels=2, method=a.method, dense_all=(a.method == "dense"),
+                   num_labels=2, method=a.method,
                    sparsity_init=a.sparsity, sparsity_final=a.sparsity,
                    lr=5e-5, weight_decay=0.01, warmup_steps=0, max_grad_norm=1.0,
                    label_smoothing=0.0, steps=a.steps + 1, batch_size=a.batch, seq_len=a.seq,

@@ -81,7 +81,7 @@ def run(a, method, mode, dev):
     torch.manual_seed(a.seed)
     arch, H, L, NH, Fd, V, P = R.SHAPES[a.shape]
     cfg = R.Config(arch=arch, hidden=H, layers=L, heads=NH, ffn=Fd, vocab=V, max_positions=P,
-                   num_labels=2, method=method, dense_all=(method == "dense"),
+                   num_labels=2, method=method,
                    sparsity_init=a.sparsity, sparsity_final=a.sparsity,
                    lr=5e-5, weight_decay=0.01, warmup_steps=0, max_grad_norm=1.0,
                    label_smoothing=0.0, steps=a.steps + a.warmup + 1, batch_size=a.batch,

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch run of pst's fine-tuning recipe on a GLUE single-sentence task (SST-2), for the
-quality table of bench/sst2_quality.sh.
+"""PyTorch run of pst's fine-tuning recipe on a GLUE classification task (SST-2, MRPC, RTE,
+CoLA), for the quality table of bench/sst2_quality.sh and the MRPC comparison of issue 17.
 
 Usage (Debian's torch 1.13: /usr/bin/python3):
   bench/ref_train.py --model-dir models/all-MiniLM-L6-v2 --train SUBSET.tsv --dev dev.tsv \
@@ -19,8 +19,12 @@ What is taken from where (so that the two runs differ only in floating-point ord
     N(0, 1) from pst's counter RNG (src/core/rng.c) on stream "blk.{i}.{lin}.U" / ".A" under
     train.seed; V, B, R, C = 0; pooler from the checkpoint; cls.w ~ N(0, init_std) on stream
     "cls.w", cls.b = 0. Dense: the block weights themselves train, starting from W0.
-  * data: `sentence<TAB>label` rows after a header; tokenized with the `tokenizers` library
-    from MODEL_DIR/tokenizer.json ([CLS] a [SEP], truncated to seq_len); one epoch = the
+  * data: the GLUE task's tsv (--task: SST-2 `sentence`/`label`; MRPC `#1 String`, `#2 String`,
+    `Quality`; RTE `sentence1`, `sentence2`, `label` as entailment = 0, not_entailment = 1; CoLA
+    without a header, sentence in column 4); tokenized with the `tokenizers` library from
+    MODEL_DIR/tokenizer.json ([CLS] a [SEP] (b [SEP]), token types 0/1, longest-first truncation
+    to seq_len); dev metrics as GLUE (MRPC: accuracy, F1 and their mean as the main score;
+    CoLA: Matthews correlation); one epoch = the
     first floor(n / batch) * batch examples of pst_shuffle's permutation (src/data/idsfile.c),
     reshuffled with epoch + 1 when the next batch would run past the end, as pst does.
   * dev evaluation after every epoch (step % steps_per_epoch == 0, step < total) and at the
@@ -170,38 +174,74 @@ def init_trainables(cfg, frozen, seed, init_std):
 # data
 # ---------------------------------------------------------------------------------------
 
-def read_tsv(path):
+# task: (header?, first text column, second text column or None, label column, label names or None)
+GLUE = {"SST-2": (True, "sentence", None, "label", None),
+        "MRPC": (True, "#1 String", "#2 String", "Quality", None),
+        "RTE": (True, "sentence1", "sentence2", "label", ("entailment", "not_entailment")),
+        "CoLA": (False, 3, None, 1, None)}
+
+
+def read_tsv(path, task="SST-2"):
+    """Texts (str, or (a, b) pairs) and integer labels of a GLUE task file."""
+    header, ca, cb, cl, names = GLUE[task]
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    head = lines[0].split("\t")
-    ca, cl = head.index("sentence"), head.index("label")
+    if header:
+        head = lines[0].split("\t")
+        ca, cl = head.index(ca), head.index(cl)
+        cb = head.index(cb) if cb else None
+        lines = lines[1:]
     texts, labels = [], []
-    for ln in lines[1:]:
+    for ln in lines:
         if not ln.strip():
             continue
         f = ln.split("\t")
-        texts.append(f[ca])
-        labels.append(int(f[cl]))
+        texts.append((f[ca], f[cb]) if cb is not None else f[ca])
+        labels.append(names.index(f[cl]) if names else int(f[cl]))
     return texts, labels
 
 
 def tokenize(model_dir, texts, seq_len):
+    """(ids, token types) per example."""
     from tokenizers import Tokenizer
     tk = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     tk.no_padding()
-    tk.enable_truncation(max_length=seq_len)
-    return [e.ids for e in tk.encode_batch(texts)]
+    tk.enable_truncation(max_length=seq_len)  # strategy longest_first, as pst_truncate_pair
+    return [(e.ids, e.type_ids) for e in tk.encode_batch(texts)]
 
 
 def make_batch(ids, labels, idx, pad_to=0):
-    T = pad_to or max(len(ids[i]) for i in idx)
+    T = pad_to or max(len(ids[i][0]) for i in idx)
     x = torch.zeros(len(idx), T, dtype=torch.int64)
+    tt = torch.zeros(len(idx), T, dtype=torch.int64)
     am = torch.zeros(len(idx), T, dtype=torch.int64)
     for r, i in enumerate(idx):
-        x[r, :len(ids[i])] = torch.tensor(ids[i])
-        am[r, :len(ids[i])] = 1
-    return {"batch.input_ids": x, "batch.attention_mask": am, "batch.token_type_ids": torch.zeros_like(x),
+        n = len(ids[i][0])
+        x[r, :n] = torch.tensor(ids[i][0])
+        tt[r, :n] = torch.tensor(ids[i][1])
+        am[r, :n] = 1
+    return {"batch.input_ids": x, "batch.attention_mask": am, "batch.token_type_ids": tt,
             "batch.labels": torch.tensor([labels[i] for i in idx], dtype=torch.int64)}
+
+
+def glue_scores(task, pred, gold):
+    """The task's dev metrics and its main score (pst's src/data/glue.c)."""
+    n = len(gold)
+    acc = sum(int(p == g) for p, g in zip(pred, gold)) / n
+    if task == "MRPC":
+        tp = sum(int(p == 1 and g == 1) for p, g in zip(pred, gold))
+        fp = sum(int(p == 1 and g == 0) for p, g in zip(pred, gold))
+        fn = sum(int(p == 0 and g == 1) for p, g in zip(pred, gold))
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        return {"accuracy": acc, "f1": f1, "combined_score": (acc + f1) / 2}, "combined_score"
+    if task == "CoLA":
+        tp = sum(int(p == 1 and g == 1) for p, g in zip(pred, gold))
+        tn = sum(int(p == 0 and g == 0) for p, g in zip(pred, gold))
+        fp = sum(int(p == 1 and g == 0) for p, g in zip(pred, gold))
+        fn = sum(int(p == 0 and g == 1) for p, g in zip(pred, gold))
+        den = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return {"matthews_correlation": (tp * tn - fp * fn) / den if den else 0.0}, "matthews_correlation"
+    return {"accuracy": acc}, "accuracy"
 
 
 # ---------------------------------------------------------------------------------------
@@ -209,7 +249,7 @@ def make_batch(ids, labels, idx, pad_to=0):
 # ---------------------------------------------------------------------------------------
 
 def evaluate(cfg, P, s, dev_ids, dev_labels, B, pad_to=0):
-    """Accuracy and mean loss on dev with the masks at sparsity s (computed once)."""
+    """Predictions and mean loss on dev with the masks at sparsity s (computed once)."""
     ecfg = R.Config(**{k: v for k, v in vars(cfg).items()})
     ecfg.method = "dense"
     E = dict(P)
@@ -218,15 +258,15 @@ def evaluate(cfg, P, s, dev_ids, dev_labels, B, pad_to=0):
             for lin in R.LINEARS:
                 prefix = "blk.%d.%s" % (i, lin)
                 E[prefix + ".w"] = R.effective_weight(cfg, prefix, P, s).detach()
-        correct, loss_sum, n = 0, 0.0, len(dev_ids)
+        pred, loss_sum, n = [], 0.0, len(dev_ids)
         for first in range(0, n, B):
             idx = list(range(first, min(n, first + B)))
             batch = make_batch(dev_ids, dev_labels, idx, pad_to)
             logits, _ = R.forward(ecfg, E, batch, s)
             lab = batch["batch.labels"]
-            correct += int((logits.argmax(-1) == lab).sum())
+            pred += logits.argmax(-1).tolist()
             loss_sum += float(torch.nn.functional.cross_entropy(logits.double(), lab, reduction="sum"))
-    return correct / n, loss_sum / n
+    return pred, loss_sum / n
 
 
 def fast_topk_mask(S, keep):
@@ -276,6 +316,7 @@ def main():
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--train")
     ap.add_argument("--dev")
+    ap.add_argument("--task", choices=sorted(GLUE), default="SST-2", help="GLUE task of --train / --dev")
     ap.add_argument("--method", choices=("pst", "dense"), default="pst")
     ap.add_argument("--sparsity", type=float, default=0.9, help="target sparsity (pst)")
     ap.add_argument("--lr", type=float, default=5e-4)
@@ -352,16 +393,17 @@ def main():
                 pm = np.frombuffer(data[8 + hl + b0:8 + hl + b1], dtype=np.uint8).reshape(e["shape"])
                 bad += int((torch.from_numpy(pm.astype(np.float32)) != M).sum())
             msg = " | mask entries differing from the recomputed top-k: %d" % bad
-        dtexts, dlabels = read_tsv(a.dev)
+        dtexts, dlabels = read_tsv(a.dev, a.task)
         dev_ids = tokenize(a.model_dir, dtexts, a.seq_len)
-        acc, loss = evaluate(cfg, P, cfg.sparsity_final, dev_ids, dlabels, a.batch, a.seq_len if a.pad_to_seq_len else 0)
-        print("ref_train: %s evaluated here: %d examples | loss %.4f | accuracy %.4f%s"
-              % (a.eval_trainables, len(dev_ids), loss, acc, msg))
+        pred, loss = evaluate(cfg, P, cfg.sparsity_final, dev_ids, dlabels, a.batch, a.seq_len if a.pad_to_seq_len else 0)
+        sc, _ = glue_scores(a.task, pred, dlabels)
+        print("ref_train: %s evaluated here: %d examples | loss %.4f | %s%s"
+              % (a.eval_trainables, len(dev_ids), loss, " | ".join("%s %.4f" % kv for kv in sc.items()), msg))
         sys.exit(0)
 
-    texts, labels = read_tsv(a.train)
+    texts, labels = read_tsv(a.train, a.task)
     tr_ids = tokenize(a.model_dir, texts, a.seq_len)
-    dtexts, dlabels = read_tsv(a.dev)
+    dtexts, dlabels = read_tsv(a.dev, a.task)
     dev_ids = tokenize(a.model_dir, dtexts, a.seq_len)
     n, B = len(tr_ids), a.batch
     pad = a.seq_len if a.pad_to_seq_len else 0
@@ -390,14 +432,17 @@ def main():
     def do_eval():
         nonlocal best
         s = sparsity(step)
-        acc, loss = evaluate(cfg, P, s, dev_ids, dlabels, B, pad)
-        e = {"step": step, "epoch": epoch, "sparsity": achieved_sparsity(cfg, P, s), "loss": loss, "accuracy": acc}
+        pred, loss = evaluate(cfg, P, s, dev_ids, dlabels, B, pad)
+        sc, main_key = glue_scores(a.task, pred, dlabels)
+        e = dict({"step": step, "epoch": epoch, "sparsity": achieved_sparsity(cfg, P, s), "loss": loss}, **sc)
+        e["positive_share"] = sum(pred) / len(pred)  # a collapse to one class shows as 0 or 1
         evals.append(e)
         metrics.write(json.dumps({"dev": e}) + "\n")
         metrics.flush()
-        print("dev @ step %d: %d examples | loss %.4f | accuracy %.4f | sparsity %.4f"
-              % (step, len(dev_ids), loss, acc, e["sparsity"]), flush=True)
-        if s >= target - 1e-12 and (best is None or acc > best["accuracy"]):
+        print("dev @ step %d: %d examples | loss %.4f | %s | predicted 1: %.3f | sparsity %.4f"
+              % (step, len(dev_ids), loss, " | ".join("%s %.4f" % kv for kv in sc.items()), e["positive_share"],
+                 e["sparsity"]), flush=True)
+        if s >= target - 1e-12 and (best is None or e[main_key] > best[main_key]):
             best = e
 
     while step < total:
@@ -425,7 +470,7 @@ def main():
     if not a.no_eval:
         do_eval()
     metrics.close()
-    res = {"task": "SST-2", "impl": "torch %s (tests/reference/pst_ref.py)" % torch.__version__,
+    res = {"task": a.task, "impl": "torch %s (tests/reference/pst_ref.py)" % torch.__version__,
            "method": a.method, "target_sparsity": target, "best": best, "final": evals[-1] if evals else None,
            "evals": evals, "steps": step, "train_s": train_s, "s_per_step": train_s / max(step, 1),
            "wall_s": time.time() - t_start, "config": vars(a)}

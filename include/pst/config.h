@@ -33,7 +33,7 @@ typedef struct pst_config {
   int train_head;
   double init_std;          /* std of random frozen weights when weights is empty */
   /* [pst] */
-  char method[16];          /* pst | dense | lora | magnitude | movement | soft-movement */
+  char method[16];          /* pst | dense | lora | magnitude | movement | soft-movement | magnitude-full | movement-full */
   int r1, r2;
   double alpha1, alpha2, beta;
   double sparsity_init, sparsity_final, warmup_frac, cooldown_frac;

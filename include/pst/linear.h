@@ -2,7 +2,8 @@
  *
  * A method is a row of flags (which tensors train, which importance, which mask rule);
  * the layer code reads the flags, the training loop never branches on the method.
- *   W' = W0 + beta U V                       (W0 itself trains for `dense`)
+ *   W' = W0 + beta U V                       (W' = W0 for dense, magnitude-full, movement-full: W0
+ *                                             itself trains, with every other tensor of the model)
  *   S  = [|W'|] + [alpha1 A B + alpha2 (R 1^T + 1 C^T)]   or the trainable S (movement)
  *   M  = top-k(S) (keep = numel - floor(numel s)), S > threshold (soft-movement), or 1.
  * Shapes: W0 [m,n] (out x in), U [m,r2], V [r2,n], A [m,r1], B [r1,n], R [m], C [n], S [m,n].
@@ -19,7 +20,7 @@ enum { PST_MASK_NONE = 0, PST_MASK_TOPK = 1, PST_MASK_THRESHOLD = 2 };
 
 typedef struct {
   const char *name;
-  int train_w;      /* W0 itself is trainable (dense) */
+  int train_w;      /* W0 and the bias train; so do the model's other tensors (full fine-tuning) */
   int lowrank_w;    /* W' = W0 + beta U V (U, V trainable) */
   int mask;         /* PST_MASK_* */
   int score_abs;    /* S includes |W'| */
@@ -27,7 +28,8 @@ typedef struct {
   int score_full;   /* S is a trainable m x n matrix */
 } pst_method;
 
-/* The method named `name` (pst, dense, lora, magnitude, movement, soft-movement) or NULL. */
+/* The method named `name` (pst, dense, lora, magnitude, movement, soft-movement,
+ * magnitude-full, movement-full) or NULL. */
 const pst_method *pst_method_find(const char *name);
 
 typedef struct {
@@ -51,9 +53,9 @@ typedef struct {
   int m, n;                               /* local shape */
   int gm, gn, row0, col0, par;            /* global shape and this shard's offset */
   int add_bias;                           /* 0 without a bias and on the row-parallel shards of tp ranks > 0 */
-  float *W0, *bias;                       /* frozen (W0 trainable for dense), bias [m] */
+  float *W0, *bias;                       /* frozen (both trainable when the method trains W0), bias [m] */
   float *U, *V, *A, *B, *R, *C, *S;       /* trainables, NULL when the method has none */
-  float *dW0, *dU, *dV, *dA, *dB, *dR, *dC, *dS;
+  float *dW0, *dbias, *dU, *dV, *dA, *dB, *dR, *dC, *dS;
   uint8_t *mask;                          /* [m*n], NULL when the method has no mask */
   const float *W_inf;                     /* inference only: the folded M ⊙ W' [m,n] that
                                              pst_linear_forward uses as is; NULL in training */

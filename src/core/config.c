@@ -54,7 +54,7 @@ static const key_def KEYS[] = {
     {"model", "hf_dir", K_STR, F(hf_dir), "", 0, 0, NULL, "Hugging Face model directory (config.json, safetensors, tokenizer); sets the model.* dimensions"},
     {"model", "train_head", K_BOOL, F(train_head), "true", 0, 0, NULL, "train pooler + classifier (false = official code's frozen head)"},
     {"model", "init_std", K_DOUBLE, F(init_std), "0.02", 0, 10, NULL, "std of random frozen weights"},
-    {"pst", "method", K_ENUM, F(method), "pst", 0, 0, "pst|dense|lora|magnitude|movement|soft-movement", "sparsification method"},
+    {"pst", "method", K_ENUM, F(method), "pst", 0, 0, "pst|dense|lora|magnitude|movement|soft-movement|magnitude-full|movement-full", "sparsification method: pst; dense = full fine-tuning (every tensor trains, no mask); lora; magnitude / movement / soft-movement = masks over W0 + UV (low-rank update); magnitude-full / movement-full = the paper's baselines (full fine-tuning, masked by |W0| or a trainable score)"},
     {"pst", "r1", K_INT, F(r1), "8", 1, 4096, NULL, "rank of the importance factors A B"},
     {"pst", "r2", K_INT, F(r2), "8", 1, 4096, NULL, "rank of the weight update U V"},
     {"pst", "alpha1", K_DOUBLE, F(alpha1), "1", -BIG, BIG, NULL, "scale of A B in the score"},

@@ -76,7 +76,7 @@ void pst_block_backward(pst_model *m, int l, int need_din) {
     mlp_in = a->lnB;
   } else {
     zero(m->d_ln, NC);
-    layernorm_backward(m->d_ln, NULL, NULL, m->d_out, a->res2, b->ln2_w, a->lnB_mean, a->lnB_rstd, N, C);
+    layernorm_backward(m->d_ln, b->dln2_w, b->dln2_b, m->d_out, a->res2, b->ln2_w, a->lnB_mean, a->lnB_rstd, N, C);
     d_res2 = m->d_ln;                              /* dL/d res2 */
     memcpy(m->d_res, d_res2, (size_t)NC * sizeof(float)); /* residual into lnA */
     mlp_in = a->lnA;
@@ -89,12 +89,12 @@ void pst_block_backward(pst_model *m, int l, int need_din) {
   pst_linear_backward(&b->lin[LIN_FC1], o, dpart, m->d_f1, mlp_in, N, s);
   pst_model_tp_sum(m, dpart, NC);
   if (m->gpt2) {
-    layernorm_backward(m->d_res, NULL, NULL, dpart, a->res1, b->ln2_w, a->lnB_mean, a->lnB_rstd, N, C);
+    layernorm_backward(m->d_res, b->dln2_w, b->dln2_b, dpart, a->res1, b->ln2_w, a->lnB_mean, a->lnB_rstd, N, C);
   } else {
     add_inplace(m->d_res, dpart, NC);
     /* d_res = dL/d lnA -> dL/d res1 */
     zero(m->d_ln, NC);
-    layernorm_backward(m->d_ln, NULL, NULL, m->d_res, a->res1, b->ln1_w, a->lnA_mean, a->lnA_rstd, N, C);
+    layernorm_backward(m->d_ln, b->dln1_w, b->dln1_b, m->d_res, a->res1, b->ln1_w, a->lnA_mean, a->lnA_rstd, N, C);
     memcpy(m->d_res, m->d_ln, (size_t)NC * sizeof(float));
   }
   /* attention half: m->d_res = dL/d res1 */
@@ -116,7 +116,8 @@ void pst_block_backward(pst_model *m, int l, int need_din) {
   if (need_din) {
     pst_model_tp_sum(m, dpart, NC);
     memcpy(m->d_in, m->d_res, (size_t)NC * sizeof(float)); /* residual into in */
-    if (m->gpt2) layernorm_backward(m->d_in, NULL, NULL, dpart, a->in, b->ln1_w, a->lnA_mean, a->lnA_rstd, N, C);
+    if (m->gpt2)
+      layernorm_backward(m->d_in, b->dln1_w, b->dln1_b, dpart, a->in, b->ln1_w, a->lnA_mean, a->lnA_rstd, N, C);
     else add_inplace(m->d_in, dpart, NC);
   }
 }

@@ -244,6 +244,9 @@ static pst_err build(pst_dmodel *dm, const pst_model *m, pst_cuda_ctx *ctx, int 
     PST_ERR(PST_ERR_ARG, "the device model implements model.arch = bert and gpt2; llama runs on the CPU");
   if (m->tp.size > 1)
     PST_ERR(PST_ERR_ARG, "the device model runs one process per model: dist.tp = %d is not supported", m->tp.size);
+  if (m->train_all)
+    PST_ERR(PST_ERR_ARG, "pst.method = %s trains every tensor (embeddings, norms, biases): the device model trains "
+            "the sparsified layers and the head only; train it on the CPU", m->lopts.method->name);
   if (B <= 0 || T <= 0) PST_ERR(PST_ERR_ARG, "device model: batch shape %dx%d", B, T);
   if (T + m->cfg.position_offset > m->cfg.max_positions)
     PST_ERR(PST_ERR_ARG, "sequence length %d (+ position offset %d) exceeds model.max_positions = %d", T,

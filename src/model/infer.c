@@ -23,7 +23,7 @@ void pst_model_infer_free(pst_model *m) {
 
 /* Every layer's effective weight into one buffer (dense: W0 itself, nothing to fold). */
 static pst_err fold_weights(pst_model *m) {
-  if (!m->lopts.method->lowrank_w) {
+  if (!m->lopts.method->lowrank_w && m->lopts.method->mask == PST_MASK_NONE) {
     for (int l = 0; l < m->cfg.layers; l++)
       for (int j = 0; j < m->nlin; j++) m->blocks[l].lin[j].W_inf = m->blocks[l].lin[j].W0;
     return PST_OK;

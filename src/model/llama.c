@@ -28,7 +28,7 @@ pst_err pst_llama_register(pst_model *m) {
                               cfg->mlp_bias, cfg->mlp_bias, cfg->mlp_bias};
   pst_params *fz = &m->frozen, *tr = &m->train;
   char nm[96];
-  PST_CHECK(pst_params_add(fz, "emb.tok", 2, m->V, C, 0, 1, &m->emb_tok, NULL));
+  PST_CHECK(pst_model_add_base(m, "emb.tok", 2, m->V, C, &m->emb_tok, &m->d_emb_tok));
   for (int l = 0; l < cfg->layers; l++) {
     pst_block *b = &m->blocks[l];
     for (int j = 0; j < LL_COUNT; j++) {
@@ -38,12 +38,12 @@ pst_err pst_llama_register(pst_model *m) {
                                     tr));
     }
     snprintf(nm, sizeof nm, "blk.%d.ln1.w", l);
-    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln1_w, NULL));
+    PST_CHECK(pst_model_add_base(m, nm, 1, C, 0, &b->ln1_w, &b->dln1_w));
     snprintf(nm, sizeof nm, "blk.%d.ln2.w", l);
-    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln2_w, NULL));
+    PST_CHECK(pst_model_add_base(m, nm, 1, C, 0, &b->ln2_w, &b->dln2_w));
   }
-  PST_CHECK(pst_params_add(fz, "lnf.w", 1, C, 0, 0, 1, &m->lnf_w, NULL));
-  if (!cfg->tie_embeddings) PST_CHECK(pst_params_add(fz, "head.w", 2, m->V, C, 0, 1, &m->head_w, NULL));
+  PST_CHECK(pst_model_add_base(m, "lnf.w", 1, C, 0, &m->lnf_w, &m->d_lnf_w));
+  if (!cfg->tie_embeddings) PST_CHECK(pst_model_add_base(m, "head.w", 2, m->V, C, &m->head_w, &m->d_head_w));
   return PST_OK;
 }
 
@@ -186,7 +186,7 @@ static void block_backward(pst_model *m, int l, int need_din) {
   pst_linear_backward(&b->lin[LL_GATE], o, dpart, m->d_f1, a->ln2, N, s);
   pst_linear_backward(&b->lin[LL_UP], o, dpart, m->d_up, a->ln2, N, s);
   pst_model_tp_sum(m, dpart, NC);
-  rmsnorm_backward(m->d_res, NULL, dpart, a->res1, b->ln2_w, a->ln2_rstd, N, C);
+  rmsnorm_backward(m->d_res, b->dln2_w, dpart, a->res1, b->ln2_w, a->ln2_rstd, N, C);
   /* attention half: m->d_res = dL/d res1; res1 = in + o(ctx) */
   const long NCl = (long)N * m->Cl, NKl = (long)N * m->Kl;
   zero(m->d_ctx, NCl);
@@ -208,7 +208,7 @@ static void block_backward(pst_model *m, int l, int need_din) {
   if (need_din) {
     pst_model_tp_sum(m, dpart, NC);
     memcpy(m->d_in, m->d_res, (size_t)NC * sizeof(float)); /* residual into in */
-    rmsnorm_backward(m->d_in, NULL, dpart, a->in, b->ln1_w, a->ln1_rstd, N, C);
+    rmsnorm_backward(m->d_in, b->dln1_w, dpart, a->in, b->ln1_w, a->ln1_rstd, N, C);
   }
 }
 
@@ -233,13 +233,16 @@ void pst_llama_backward(pst_model *m, const pst_batch *bt, float dloss) {
   crossentropy_backward(m->d_logits, m->logits, bt->targets, bt->loss_mask, N, m->V, (float)m->cfg.label_smoothing,
                         dloss);
   zero(m->d_in, NC);
-  matmul_backward(m->d_in, NULL, NULL, m->d_logits, m->lnf, m->head_w ? m->head_w : m->emb_tok, N, C, m->V);
+  matmul_backward(m->d_in, m->head_w ? m->d_head_w : m->d_emb_tok, NULL, m->d_logits, m->lnf,
+                  m->head_w ? m->head_w : m->emb_tok, N, C, m->V);
   zero(m->d_out, NC);
-  rmsnorm_backward(m->d_out, NULL, m->d_in, m->lacts[L - 1].out, m->lnf_w, m->lnf_rstd, N, C);
+  rmsnorm_backward(m->d_out, m->d_lnf_w, m->d_in, m->lacts[L - 1].out, m->lnf_w, m->lnf_rstd, N, C);
   for (int l = L - 1; l >= 0; l--) {
-    block_backward(m, l, l > 0);
+    block_backward(m, l, l > 0 || m->train_all);
     float *t = m->d_out; /* block l's input gradient is block l-1's output gradient */
     m->d_out = m->d_in;
     m->d_in = t;
   }
+  if (m->train_all) /* d_out = dL/d x0: scattered into the token rows */
+    embedding_backward(m->d_emb_tok, NULL, NULL, m->d_out, bt->input_ids, NULL, m->B, m->T, C);
 }

@@ -13,6 +13,12 @@
 
 static const char *LIN_NAMES[LIN_COUNT] = {"q", "k", "v", "o", "fc1", "fc2"};
 
+pst_err pst_model_add_base(pst_model *m, const char *name, int ndim, int64_t d0, int64_t d1, float **bind,
+                           float **grad) {
+  if (m->train_all) return pst_params_add(&m->train, name, ndim, d0, d1, ndim == 2, 1, bind, grad);
+  return pst_params_add(&m->frozen, name, ndim, d0, d1, 0, 1, bind, NULL);
+}
+
 /* Register every tensor of the architecture into m->frozen / m->train. */
 static pst_err register_tensors(pst_model *m) {
   if (m->arch == ARCH_LLAMA) return pst_llama_register(m);
@@ -21,12 +27,12 @@ static pst_err register_tensors(pst_model *m) {
                                      PST_PAR_ROW};
   pst_params *fz = &m->frozen, *tr = &m->train;
   char nm[96];
-  PST_CHECK(pst_params_add(fz, "emb.tok", 2, m->V, C, 0, 1, &m->emb_tok, NULL));
-  PST_CHECK(pst_params_add(fz, "emb.pos", 2, m->cfg.max_positions, C, 0, 1, &m->emb_pos, NULL));
+  PST_CHECK(pst_model_add_base(m, "emb.tok", 2, m->V, C, &m->emb_tok, &m->d_emb_tok));
+  PST_CHECK(pst_model_add_base(m, "emb.pos", 2, m->cfg.max_positions, C, &m->emb_pos, &m->d_emb_pos));
   if (!m->gpt2) {
-    PST_CHECK(pst_params_add(fz, "emb.type", 2, m->cfg.type_vocab, C, 0, 1, &m->emb_type, NULL));
-    PST_CHECK(pst_params_add(fz, "emb.ln.w", 1, C, 0, 0, 1, &m->emb_ln_w, NULL));
-    PST_CHECK(pst_params_add(fz, "emb.ln.b", 1, C, 0, 0, 1, &m->emb_ln_b, NULL));
+    PST_CHECK(pst_model_add_base(m, "emb.type", 2, m->cfg.type_vocab, C, &m->emb_type, &m->d_emb_type));
+    PST_CHECK(pst_model_add_base(m, "emb.ln.w", 1, C, 0, &m->emb_ln_w, &m->d_emb_ln_w));
+    PST_CHECK(pst_model_add_base(m, "emb.ln.b", 1, C, 0, &m->emb_ln_b, &m->d_emb_ln_b));
   }
   for (int l = 0; l < m->cfg.layers; l++) {
     pst_block *b = &m->blocks[l];
@@ -37,17 +43,17 @@ static pst_err register_tensors(pst_model *m) {
       PST_CHECK(pst_linear_register(&b->lin[j], &m->lopts, b->lin_name[j], dims[j][0], dims[j][1], 1, &sh, fz, tr));
     }
     snprintf(nm, sizeof nm, "blk.%d.ln1.w", l);
-    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln1_w, NULL));
+    PST_CHECK(pst_model_add_base(m, nm, 1, C, 0, &b->ln1_w, &b->dln1_w));
     snprintf(nm, sizeof nm, "blk.%d.ln1.b", l);
-    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln1_b, NULL));
+    PST_CHECK(pst_model_add_base(m, nm, 1, C, 0, &b->ln1_b, &b->dln1_b));
     snprintf(nm, sizeof nm, "blk.%d.ln2.w", l);
-    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln2_w, NULL));
+    PST_CHECK(pst_model_add_base(m, nm, 1, C, 0, &b->ln2_w, &b->dln2_w));
     snprintf(nm, sizeof nm, "blk.%d.ln2.b", l);
-    PST_CHECK(pst_params_add(fz, nm, 1, C, 0, 0, 1, &b->ln2_b, NULL));
+    PST_CHECK(pst_model_add_base(m, nm, 1, C, 0, &b->ln2_b, &b->dln2_b));
   }
   if (m->gpt2) {
-    PST_CHECK(pst_params_add(fz, "lnf.w", 1, C, 0, 0, 1, &m->lnf_w, NULL));
-    PST_CHECK(pst_params_add(fz, "lnf.b", 1, C, 0, 0, 1, &m->lnf_b, NULL));
+    PST_CHECK(pst_model_add_base(m, "lnf.w", 1, C, 0, &m->lnf_w, &m->d_lnf_w));
+    PST_CHECK(pst_model_add_base(m, "lnf.b", 1, C, 0, &m->lnf_b, &m->d_lnf_b));
   } else {
     /* the head: trainable by default (a fresh head must learn), frozen if train_head = false */
     int th = m->cfg.train_head;
@@ -166,6 +172,7 @@ pst_err pst_model_create(pst_model **out, const pst_config *cfg, int B, int T, c
   m->gelu = !strcmp(cfg->activation, "gelu_tanh") ? PST_GELU_TANH : PST_GELU_ERF;
   m->lopts = (pst_linear_opts){me, cfg->r1, cfg->r2, (float)cfg->alpha1, (float)cfg->alpha2, (float)cfg->beta,
                                (float)cfg->threshold, cfg->detach_magnitude};
+  m->train_all = me->train_w;
   m->B = B;
   m->T = m->T_max = T;
   m->N = B * T;
@@ -276,22 +283,22 @@ pst_err pst_model_load(pst_model *m, const char *path) {
   return rc;
 }
 
+/* A pretrained tensor's random stand-in: norm weights 1, matrices N(0, init_std), vectors 0. */
+static void init_base(const pst_model *m, const pst_tensor_info *t, uint64_t seed) {
+  float *x = *t->bind;
+  const size_t len = strlen(t->name);
+  const int is_ln_w = (len >= 5 && (!strcmp(t->name + len - 5, "ln1.w") || !strcmp(t->name + len - 5, "ln2.w") ||
+                                    !strcmp(t->name + len - 5, "lnf.w"))) ||
+                      !strcmp(t->name, "emb.ln.w");
+  if (is_ln_w) for (size_t j = 0; j < t->numel; j++) x[j] = 1.f;
+  else if (t->ndim == 2) pst_params_fill_normal(t, x, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
+  else memset(x, 0, t->numel * sizeof(float));
+}
+
 void pst_model_init_random(pst_model *m, uint64_t seed) {
-  for (int i = 0; i < m->frozen.n; i++) {
-    const pst_tensor_info *t = &m->frozen.t[i];
-    float *x = *t->bind;
-    size_t len = strlen(t->name);
-    int is_ln_w = len >= 5 && !strcmp(t->name + len - 5, "ln1.w");
-    is_ln_w |= len >= 5 && (!strcmp(t->name + len - 5, "ln2.w") || !strcmp(t->name + len - 5, "lnf.w"));
-    is_ln_w |= !strcmp(t->name, "emb.ln.w");
-    if (is_ln_w) for (size_t j = 0; j < t->numel; j++) x[j] = 1.f;
-    else if (t->ndim == 2) pst_params_fill_normal(t, x, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
-    else memset(x, 0, t->numel * sizeof(float));
-  }
-  for (int i = 0; i < m->train.n; i++) { /* dense: the trainable W0 is a pretrained tensor */
-    const pst_tensor_info *t = &m->train.t[i];
-    if (t->required) pst_params_fill_normal(t, *t->bind, 0.f, (float)m->cfg.init_std, seed, pst_rng_stream(t->name));
-  }
+  for (int i = 0; i < m->frozen.n; i++) init_base(m, &m->frozen.t[i], seed);
+  for (int i = 0; i < m->train.n; i++) /* dense: the trainable pretrained tensors */
+    if (m->train.t[i].required) init_base(m, &m->train.t[i], seed);
 }
 
 /* pst_topk_sharded's score callback: layer i's local scores */

@@ -20,6 +20,7 @@ typedef struct {
   pst_linear lin[LIN_MAX];
   char lin_name[LIN_MAX][48];
   float *ln1_w, *ln1_b, *ln2_w, *ln2_b;  /* llama: RMSNorm weights ln1_w, ln2_w only */
+  float *dln1_w, *dln1_b, *dln2_w, *dln2_b; /* their gradients (NULL unless the method trains all) */
 } pst_block;
 
 /* Saved activations of one block (see block.c for which is which per architecture). */
@@ -80,6 +81,9 @@ struct pst_model {
   pst_params frozen, train;
   float *emb_tok, *emb_pos, *emb_type, *emb_ln_w, *emb_ln_b, *lnf_w, *lnf_b;
   float *head_w;                 /* llama with an untied head: [V,C] (frozen), else NULL */
+  /* gradients of the tensors above when the method fine-tunes every tensor (dense); else NULL */
+  float *d_emb_tok, *d_emb_pos, *d_emb_type, *d_emb_ln_w, *d_emb_ln_b, *d_lnf_w, *d_lnf_b, *d_head_w;
+  int train_all;                 /* the method trains every tensor (pst_method.train_w: dense) */
   float *pool_w, *pool_b, *cls_w, *cls_b;
   float *dpool_w, *dpool_b, *dcls_w, *dcls_b;  /* NULL when the head is frozen */
   pst_block *blocks;
@@ -113,6 +117,12 @@ struct pst_model {
   float *d_cls_in, *d_pool_pre, *d_pooled; /* [B,C] */
 };
 
+/* Register a tensor of the architecture outside the sparsified linears (embeddings, norms,
+ * untied head): frozen, or trainable with its gradient (*grad) when the method trains every
+ * tensor (m->train_all; weight decay on matrices only, as HF's no_decay of biases and norms).
+ * Replicated over tp: every rank computes the same gradient, so none is summed. */
+pst_err pst_model_add_base(pst_model *m, const char *name, int ndim, int64_t d0, int64_t d1, float **bind,
+                           float **grad);
 /* Sum x[n] over the tp group (no-op on one rank); an MPI failure aborts the job. */
 void pst_model_tp_sum(pst_model *m, float *x, long n);
 

@@ -109,6 +109,21 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *bt, double *loss) {
   return PST_OK;
 }
 
+/* The embeddings' gradients from d_out = dL/d x0 (training every tensor): gpt2 x0 = tok + pos;
+ * bert x0 = LN(tok + pos + type), the LN's input gradient into d_ln first. */
+static void embeddings_backward(pst_model *m, const pst_batch *bt) {
+  const int N = m->N, C = m->C;
+  float *dpos = m->d_emb_pos + (long)m->cfg.position_offset * C;
+  if (m->gpt2) {
+    embedding_backward(m->d_emb_tok, dpos, NULL, m->d_out, bt->input_ids, NULL, m->B, m->T, C);
+    return;
+  }
+  memset(m->d_ln, 0, (size_t)N * C * sizeof(float));
+  layernorm_backward(m->d_ln, m->d_emb_ln_w, m->d_emb_ln_b, m->d_out, m->emb_sum, m->emb_ln_w, m->emb_mean, m->emb_rstd,
+                     N, C);
+  embedding_backward(m->d_emb_tok, dpos, m->d_emb_type, m->d_ln, bt->input_ids, bt->token_type_ids, m->B, m->T, C);
+}
+
 pst_err pst_model_backward(pst_model *m, const pst_batch *bt, float dloss) {
   if (m->infer) PST_ERR(PST_ERR_ARG, "the model is decoding: there is no backward pass to run");
   if (bt->B != m->B || bt->T != m->T)
@@ -127,8 +142,8 @@ pst_err pst_model_backward(pst_model *m, const pst_batch *bt, float dloss) {
     crossentropy_backward(m->d_logits, m->logits, bt->targets, bt->loss_mask, N, m->V,
                           (float)m->cfg.label_smoothing, dloss);
     memset(m->d_in, 0, (size_t)NC * sizeof(float));
-    matmul_backward(m->d_in, NULL, NULL, m->d_logits, m->lnf, m->emb_tok, N, C, m->V);
-    layernorm_backward(m->d_out, NULL, NULL, m->d_in, xL, m->lnf_w, m->lnf_mean, m->lnf_rstd, N, C);
+    matmul_backward(m->d_in, m->d_emb_tok, NULL, m->d_logits, m->lnf, m->emb_tok, N, C, m->V); /* tied head */
+    layernorm_backward(m->d_out, m->d_lnf_w, m->d_lnf_b, m->d_in, xL, m->lnf_w, m->lnf_mean, m->lnf_rstd, N, C);
   } else {
     memset(m->d_logits, 0, (size_t)B * m->NL * sizeof(float));
     if (m->NL == 1) {
@@ -148,10 +163,11 @@ pst_err pst_model_backward(pst_model *m, const pst_batch *bt, float dloss) {
     for (int b = 0; b < B; b++) memcpy(m->d_out + (long)b * T * C, m->d_cls_in + (long)b * C, (size_t)C * sizeof(float));
   }
   for (int l = m->cfg.layers - 1; l >= 0; l--) {
-    pst_block_backward(m, l, l > 0);
+    pst_block_backward(m, l, l > 0 || m->train_all);
     float *t = m->d_out; /* block l's input gradient is block l-1's output gradient */
     m->d_out = m->d_in;
     m->d_in = t;
   }
+  if (m->train_all) embeddings_backward(m, bt);
   return PST_OK;
 }

@@ -49,9 +49,9 @@ pst_err pst_linear_register(pst_linear *L, const pst_linear_opts *o, const char 
   PST_CHECK(pst_params_add(wt, NAME("w"), 2, m, n, me->train_w, 1, &L->W0, me->train_w ? &L->dW0 : NULL));
   ROWS(wt);
   COLS(wt, 1);
-  if (has_bias) {
-    PST_CHECK(pst_params_add(frozen, NAME("b"), 1, m, 0, 0, 1, &L->bias, NULL));
-    ROWS(frozen);
+  if (has_bias) { /* trains with W0; a row-parallel bias is replicated and every rank has its whole gradient */
+    PST_CHECK(pst_params_add(wt, NAME("b"), 1, m, 0, 0, 1, &L->bias, me->train_w ? &L->dbias : NULL));
+    ROWS(wt);
   }
   if (me->lowrank_w) {
     PST_CHECK(pst_params_add(train, NAME("U"), 2, m, o->r2, 1, 0, &L->U, &L->dU));
@@ -144,10 +144,14 @@ static inline void small_product_row(float *restrict acc, const float *restrict 
   }
 }
 
-/* row[j] = W'[i,j] = W0[i,j] + beta (U V)[i,j] */
+/* row[j] = W'[i,j] = W0[i,j] + beta (U V)[i,j]; W0[i,j] for the methods that train W0 itself */
 static inline void wprime_row(float *restrict row, const pst_linear *L, const pst_linear_opts *o, int i) {
   const int n = L->n;
   const float *restrict w0 = L->W0 + (long)i * n;
+  if (!L->U) {
+    memcpy(row, w0, (size_t)n * sizeof(float));
+    return;
+  }
   small_product_row(row, L->U + (long)i * o->r2, L->V, o->r2, n);
   const float beta = o->beta;
 #pragma omp simd
@@ -240,14 +244,14 @@ pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double s
 
 /* The effective weight M ⊙ W' [m,n]: W0 itself for dense, else rebuilt into s->w1. */
 static const float *effective_weight(const pst_linear *L, const pst_linear_opts *o, pst_linear_scratch *s) {
-  if (!o->method->lowrank_w) return L->W0;
+  if (!o->method->lowrank_w && !L->mask) return L->W0;
   pst_linear_effective(L, o, s->w1, s);
   return s->w1;
 }
 
 void pst_linear_effective(const pst_linear *L, const pst_linear_opts *o, float *out, pst_linear_scratch *s) {
   const int m = L->m, n = L->n;
-  if (!o->method->lowrank_w) {
+  if (!o->method->lowrank_w && !L->mask) {
     memcpy(out, L->W0, (size_t)m * n * sizeof(float));
     return;
   }
@@ -342,12 +346,43 @@ static void factor_gradients(pst_linear *L, const pst_linear_opts *o, const floa
   }
 }
 
+/* W0 itself trains (dense, magnitude-full, movement-full), G = dout^T inp [m,n]:
+ *   dW0 += G ⊙ M (G without a mask; the mask passes no gradient to W0 through |W0|),
+ *   dS += G ⊙ W0 (movement-full: the straight-through score gradient), dbias += colsum(dout). */
+static void full_weight_backward(pst_linear *L, const pst_linear_opts *o, float *dinp, const float *dout,
+                                 const float *inp, int N, pst_linear_scratch *s) {
+  const int m = L->m, n = L->n;
+  if (dinp) {
+    const float *w = effective_weight(L, o, s);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n, m, 1.0f, dout, m, w, n, 1.0f, dinp, n);
+  }
+  if (L->dbias) {
+    for (int t = 0; t < N; t++) axpy(L->dbias, 1.0f, dout + (long)t * m, m);
+  }
+  if (!L->mask) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, N, 1.0f, dout, m, inp, n, 1.0f, L->dW0, n);
+    return;
+  }
+  float *G = s->w2;
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, N, 1.0f, dout, m, inp, n, 0.0f, G, n);
+  const long mn = (long)m * n;
+  const uint8_t *restrict M = L->mask;
+  float *restrict dW = L->dW0;
+#pragma omp parallel for simd schedule(static) num_threads(nthreads_for(s))
+  for (long ij = 0; ij < mn; ij++) dW[ij] += (float)M[ij] * G[ij];
+  if (L->dS) {
+    float *restrict dS = L->dS;
+    const float *restrict W = L->W0;
+#pragma omp parallel for simd schedule(static) num_threads(nthreads_for(s))
+    for (long ij = 0; ij < mn; ij++) dS[ij] += G[ij] * W[ij];
+  }
+}
+
 void pst_linear_backward(pst_linear *L, const pst_linear_opts *o, float *dinp, const float *dout,
                          const float *inp, int N, pst_linear_scratch *s) {
   const int m = L->m, n = L->n;
-  if (o->method->train_w) { /* dense: dinp += dout W; dW += dout^T inp */
-    if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n, m, 1.0f, dout, m, L->W0, n, 1.0f, dinp, n);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, N, 1.0f, dout, m, inp, n, 1.0f, L->dW0, n);
+  if (o->method->train_w) {
+    full_weight_backward(L, o, dinp, dout, inp, N, s);
     return;
   }
   if (dinp) {

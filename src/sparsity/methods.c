@@ -11,6 +11,9 @@ static const pst_method METHODS[] = {
     {"magnitude",      0,      1,      PST_MASK_TOPK,      1,        0,        0},
     {"movement",       0,      1,      PST_MASK_TOPK,      0,        0,        1},
     {"soft-movement",  0,      1,      PST_MASK_THRESHOLD, 0,        0,        1},
+    /* the paper's full fine-tuning baselines: W0 (and every other tensor) trains, masked */
+    {"magnitude-full", 1,      0,      PST_MASK_TOPK,      1,        0,        0},
+    {"movement-full",  1,      0,      PST_MASK_TOPK,      0,        0,        1},
 };
 
 const pst_method *pst_method_find(const char *name) {

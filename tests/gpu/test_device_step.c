@@ -268,6 +268,16 @@ static void run_case(const tcase *c, pst_cuda_ctx *ctx) {
   /* the CPU model (the reference) and a second one receiving the device's tensors */
   pst_model *m, *m2;
   TRY(pst_model_create(&m, &cfg, c->B, c->T, NULL));
+  if (!strcmp(c->method, "dense")) { /* full fine-tuning (every tensor trains) stays on the CPU */
+    pst_dmodel *no = NULL;
+    pst_err_clear();
+    const pst_err rc = pst_dmodel_create(&no, m, ctx, c->B, c->T);
+    check(rc != PST_OK && !no && strstr(pst_err_message(), "trains every tensor"),
+          "pst.method = dense is refused with a message (got %d: %s)", rc, pst_err_message());
+    pst_err_clear();
+    pst_model_destroy(m);
+    return;
+  }
   TRY(pst_model_create(&m2, &cfg, c->B, c->T, NULL));
   pst_model_init_random(m, cfg.seed);
   pst_model_init_random(m2, cfg.seed);

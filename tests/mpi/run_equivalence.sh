@@ -1,6 +1,7 @@
 #!/bin/sh
 # run_equivalence.sh — distributed training equals single-process training (issue 4).
-# Tiny LLaMA (grouped-query, tied and untied head; on 2x1, 1x2, 2x2) as GPT-2 below. Tiny BERT (classification, UCI sentiment ids, dev set evaluated at the end, split over dp) and tiny GPT-2 (LM on E2E pairs with the
+# Tiny LLaMA (grouped-query, tied and untied head; on 2x1, 1x2, 2x2) as GPT-2 below. Full
+# fine-tuning (pst.method = dense on BERT, GPT-2 and LLaMA; magnitude-full, movement-full) on 2x2. Tiny BERT (classification, UCI sentiment ids, dev set evaluated at the end, split over dp) and tiny GPT-2 (LM on E2E pairs with the
 # GPT-2 BPE, loss on the reference tokens only, so dp slices carry different token weights),
 # 20 steps with sparsity rising to 0.9, on layouts dp x tp = 2x1, 1x2, 2x2, 4x1, 1x4 under
 # mpirun (more ranks than cores: oversubscribed), each compared with the 1x1 run by
@@ -34,8 +35,14 @@ llama="-c $top_srcdir/tests/fixtures/llama-tiny.ini data.train=$tmp/e2e-train.tx
 llamau="$llama model.tie_embeddings=false"
 layouts_bert="2x1 1x2 2x2 4x1 1x4"; layouts_gpt2=$layouts_bert
 layouts_llama="2x1 1x2 2x2"; layouts_llamau=$layouts_llama  # kv_heads 2: tp <= 2
+# full fine-tuning (every tensor trains: embeddings, norms and biases are replicated over tp and
+# every rank computes their whole gradient) and the paper's masked full fine-tuning baselines
+bertdense="$bert pst.method=dense"; gpt2dense="$gpt2 pst.method=dense"; llamadense="$llamau pst.method=dense"
+bertmagfull="$bert pst.method=magnitude-full"; gpt2movfull="$gpt2 pst.method=movement-full"
+layouts_bertdense="2x2"; layouts_gpt2dense="2x2"; layouts_llamadense="2x2"
+layouts_bertmagfull="2x2"; layouts_gpt2movfull="2x2"
 
-for model in bert gpt2 llama llamau; do
+for model in bert gpt2 llama llamau bertdense gpt2dense llamadense bertmagfull gpt2movfull; do
   eval args=\$$model
   eval layouts=\$layouts_$model
   if ! "$PST" train $args $common "train.run_dir=$tmp/$model-1x1" 2>"$tmp/err"; then

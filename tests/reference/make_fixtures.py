@@ -50,8 +50,10 @@ STEPS = 5
 N_CAND = 6  # trainable initialisations tried per masked case (see main)
 
 CASES = tuple(
-    [("bert-%s" % m, "bert", m, 3) for m in ("pst", "dense", "lora", "magnitude", "movement")]
-    + [("gpt2-%s" % m, "gpt2", m, None) for m in ("pst", "dense", "lora", "magnitude", "movement")]
+    [("bert-%s" % m, "bert", m, 3) for m in ("pst", "dense", "lora", "magnitude", "movement", "magnitude-full",
+                                             "movement-full")]
+    + [("gpt2-%s" % m, "gpt2", m, None) for m in ("pst", "dense", "lora", "magnitude", "movement",
+                                                  "magnitude-full", "movement-full")]
     + [("bert-regress-pst", "bert", "pst", 1)]
 )
 # "warm" cases: V, B, R, C start nonzero and the sparsity starts at 0.3, so that the step-0
@@ -69,7 +71,7 @@ KNOB_CASES = (
 )
 
 ARCH_SEED = {"bert": 1000, "gpt2": 2000, "llama": 3000}
-METHOD_SEED = {"pst": 1, "dense": 2, "lora": 3, "magnitude": 4, "movement": 5}
+METHOD_SEED = {"pst": 1, "dense": 2, "lora": 3, "magnitude": 4, "movement": 5, "magnitude-full": 6, "movement-full": 7}
 
 
 def case_config(arch, method, num_labels, warm=False, extra=None):
@@ -184,7 +186,8 @@ def run_case(cfg, frozen, trainable, batch):
 
 def noise_floors(arch, method, nl, cand, warm, exp, extra=None, seeds=(99, 100)):
     """float32 noise floor of each final trainable tensor: torch's own change in
-    max|final - final'| / max|final| when the frozen weights are perturbed by 1e-7 relative
+    max|final - final'| / max|final| when the pretrained weights (frozen, or trainable from
+    their pretrained values under full fine-tuning) are perturbed by 1e-7 relative
     (one or two float32 ulps, the size of any summation-order difference), max over two
     perturbations. Adam's per-element scale-free update amplifies such differences in
     elements with tiny gradients, so after 5 steps no float32 implementation can be held
@@ -196,6 +199,7 @@ def noise_floors(arch, method, nl, cand, warm, exp, extra=None, seeds=(99, 100))
         g = torch.Generator().manual_seed(seed)
         fr = {k: v * (1 + 1e-7 * torch.randn(v.shape, generator=g, dtype=v.dtype))
               for k, v in fr.items()}
+        tr = {k: fr[k].clone() if k in fr else v for k, v in tr.items()}  # full fine-tuning: the same start
         exp2 = run_case(cfg, fr, tr, b)[0]
         for k in exp:
             if k.startswith("final."):
@@ -497,7 +501,7 @@ def main():
     fd = []
     for arch, method, nl in (("bert", "pst", 3), ("gpt2", "pst", None), ("bert", "pst", 1),
                              ("gpt2", "movement", None), ("bert", "magnitude", 3),
-                             ("bert", "lora", 3), ("gpt2", "dense", None)):
+                             ("bert", "lora", 3), ("gpt2", "dense", None), ("bert", "movement-full", 3)):
         fd.append("%s-%s%s %.1e" % (arch, method, "-regress" if nl == 1 else "",
                                     check_gradients(arch, method, nl)))
     print("self-check ok: top-k, schedule, fd max rel err: " + ", ".join(fd))

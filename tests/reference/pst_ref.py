@@ -17,7 +17,11 @@ Tensor names (internal; every Linear weight is [out, in]):
   gpt2: lnf.w/.b [H]; logits use emb.tok (tied, frozen)
   trainable per block linear (method dependent), "blk.{i}.{lin}.<X>":
     pst: U [m,r2], V [r2,n], A [m,r1], B [r1,n], R [m], C [n]
-    magnitude / lora: U, V;  movement: U, V, S [m,n];  dense: the weight "w" itself
+    magnitude / lora: U, V;  movement: U, V, S [m,n]
+  full fine-tuning methods (dense, magnitude-full, movement-full): every tensor of the model
+    (embeddings, norms, biases, block weights "w"; the bert head unless train_head is false),
+    movement-full also S [m,n]; magnitude-full / movement-full mask "w" by TopK(|w| detached)
+    / TopK(S) (straight-through into S; the mask passes no gradient to w)
 """
 
 import json
@@ -40,8 +44,9 @@ def linears(cfg):
 # forward of architectures whose reference lives elsewhere: arch -> f(cfg, P, batch, s, mask_fn,
 # trace) -> (logits, loss). make_llama_fixtures.py registers "llama" (transformers' model).
 FORWARDS = {}
-METHODS = ("pst", "magnitude", "movement", "lora", "dense")
-MASKED_METHODS = ("pst", "magnitude", "movement")
+METHODS = ("pst", "magnitude", "movement", "lora", "dense", "magnitude-full", "movement-full")
+MASKED_METHODS = ("pst", "magnitude", "movement", "magnitude-full", "movement-full")
+FULL_METHODS = ("dense", "magnitude-full", "movement-full")
 
 # Trainable tensor suffixes per method, in the canonical order (see CONTRACT 9).
 METHOD_TENSORS = {
@@ -50,6 +55,8 @@ METHOD_TENSORS = {
     "movement": ("U", "V", "S"),
     "lora": ("U", "V"),
     "dense": ("w",),
+    "magnitude-full": ("w",),
+    "movement-full": ("w", "S"),
 }
 
 HEAD_TENSORS = ("pool.w", "pool.b", "cls.w", "cls.b")
@@ -99,8 +106,6 @@ class Config:
         self.batch_size = 4
         self.seq_len = 16
         self.task = "classify"
-        # bench only: method "dense" trains *every* tensor (embeddings, LNs, biases too)
-        self.dense_all = False
         # llama only: grouped-query heads, rotary base and scaling, biases, head tying
         self.kv_heads = 0
         self.rope_theta = 10000.0
@@ -195,13 +200,16 @@ def init_frozen(cfg, gen):
 
 def trainable_names(cfg, frozen=None):
     """Trainable tensor names in the canonical order (CONTRACT 9)."""
-    if cfg.method == "dense" and cfg.dense_all:
-        return list(frozen.keys())
-    names = []
-    for i in range(cfg.layers):
-        for lin in linears(cfg):
-            for x in METHOD_TENSORS[cfg.method]:
-                names.append("blk.%d.%s.%s" % (i, lin, x))
+    if cfg.method in FULL_METHODS:  # every tensor of the model, the scores, then the head
+        names = [k for k in frozen if k not in HEAD_TENSORS]
+        if cfg.method == "movement-full":
+            names += ["blk.%d.%s.S" % (i, lin) for i in range(cfg.layers) for lin in linears(cfg)]
+    else:
+        names = []
+        for i in range(cfg.layers):
+            for lin in linears(cfg):
+                for x in METHOD_TENSORS[cfg.method]:
+                    names.append("blk.%d.%s.%s" % (i, lin, x))
     if cfg.arch == "bert" and cfg.train_head:
         names.extend(HEAD_TENSORS)
     return names
@@ -350,9 +358,18 @@ def importance(cfg, prefix, P, Wp):
         return (Wp.abs() + cfg.alpha1 * low) + cfg.alpha2 * rc
     if cfg.method == "magnitude":
         return Wp.abs()
-    if cfg.method == "movement":
+    if cfg.method == "magnitude-full":  # magnitude pruning: no gradient through the mask
+        return Wp.detach().abs()
+    if cfg.method in ("movement", "movement-full"):
         return P[prefix + ".S"]
     raise ValueError(cfg.method)
+
+
+def wprime(cfg, prefix, P):
+    """W' = W0 + beta * (U @ V); the full fine-tuning methods train w itself: W' = w."""
+    if cfg.method in FULL_METHODS:
+        return P[prefix + ".w"]
+    return P[prefix + ".w"] + cfg.beta * (P[prefix + ".U"] @ P[prefix + ".V"])
 
 
 def effective_weight(cfg, prefix, P, s, mask_fn=None, trace=None):
@@ -363,7 +380,7 @@ def effective_weight(cfg, prefix, P, s, mask_fn=None, trace=None):
     """
     if cfg.method == "dense":
         return P[prefix + ".w"]
-    Wp = P[prefix + ".w"] + cfg.beta * (P[prefix + ".U"] @ P[prefix + ".V"])
+    Wp = wprime(cfg, prefix, P)
     if cfg.method == "lora":
         if trace is not None:
             trace[prefix] = {"Wp": Wp}
@@ -484,8 +501,7 @@ def final_masks(cfg, P, s):
         for i in range(cfg.layers):
             for lin in linears(cfg):
                 prefix = "blk.%d.%s" % (i, lin)
-                Wp = P[prefix + ".w"] + cfg.beta * (P[prefix + ".U"] @ P[prefix + ".V"])
-                S = importance(cfg, prefix, P, Wp)
+                S = importance(cfg, prefix, P, wprime(cfg, prefix, P))
                 out[prefix] = (topk_mask(S, keep_count(S.numel(), s)), S)
     return out
 
