@@ -184,7 +184,7 @@ GLUE = {"SST-2": (True, "sentence", None, "label", None),
 def read_tsv(path, task="SST-2"):
     """Texts (str, or (a, b) pairs) and integer labels of a GLUE task file."""
     header, ca, cb, cl, names = GLUE[task]
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # MRPC's files start with a byte-order mark
         lines = f.read().split("\n")
     if header:
         head = lines[0].split("\t")
