@@ -191,8 +191,22 @@ expect_fail "train.run_dir in a grid" "rundir.grid:4: train.run_dir is set by ps
 check "failed expansions wrote nothing" test ! -e "$tmp/o1/manifest.json" -a ! -e "$tmp/o3/points"
 expect_fail "status without a manifest" "no manifest.json" grid status "$tmp/o1"
 
+# bench/grid_store.sh: the done points' small files (never checkpoints) saved, then restored
+# into a fresh expansion where only the other points are pending
+if GRID_STORE="$tmp/store" PST="$PST" sh "$srcdir/bench/grid_store.sh" save "$OUT" >"$tmp/store.txt" 2>&1 &&
+   GRID_STORE="$tmp/store" PST="$PST" sh "$srcdir/bench/grid_store.sh" restore "$GRID" "$tmp/restored" >>"$tmp/store.txt" 2>&1; then
+  saved=$(ls "$tmp/store/tiny/points" | tr '\n' ' ')
+  heavy=$(find "$tmp/store" -name '*.h5' -o -name '*.safetensors' -o -name checkpoints)
+  check "grid_store: the 4 done points saved ($saved), no checkpoints or trainables" \
+    test "$saved" = "0000 0001 0002 0007 " -a -z "$heavy"
+  check "grid_store: restored, pending = the points not done" grep -q "pending: 3,4,5,6$" "$tmp/store.txt"
+  check "grid_store: restored results equal the originals" cmp -s "$OUT/points/0001/results.json" "$tmp/restored/points/0001/results.json"
+else
+  bad "grid_store.sh save/restore"; cat "$tmp/store.txt"
+fi
+
 # the shipped grids expand
-for g in bert-glue roberta-glue tradeoff; do
+for g in bert-glue roberta-glue tradeoff mrpc-collapse glue-minilm-mrpc; do
   "$PST" grid expand "$srcdir/inputs/grids/$g.grid" "$tmp/ship-$g" >"$tmp/ship-$g.txt" 2>&1 || { bad "expand $g.grid"; cat "$tmp/ship-$g.txt"; continue; }
   ok "expand $g.grid ($(sed -n 's/.*: \([0-9]*\) points.*/\1/p' "$tmp/ship-$g.txt") points)"
 done
