@@ -13,7 +13,7 @@
 #include "pst/train.h"
 
 #define PST_CKPT_FORMAT "pst-checkpoint"
-#define PST_CKPT_VERSION 1
+#define PST_CKPT_VERSION 2 /* 2: every dataset carries its content checksum (xsum) */
 
 /* The run state beside the tensors (root attributes and /meta datasets). */
 typedef struct {

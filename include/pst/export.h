@@ -51,7 +51,9 @@ typedef struct {
   char name[160];      /* full path, "/trainable/blk.0.q.U" */
   long long bytes;     /* in memory (elements x type size) */
   long long stored;    /* on disk (chunks, after filters) */
-  int ok;              /* read back completely (every chunk's Fletcher32 verified) */
+  int ok;              /* read back completely (every chunk's Fletcher32 verified) and its
+                          content checksum (xsum, recomputed) equal to the stored one */
+  uint64_t xsum;       /* the content checksum recomputed from what was read */
 } pst_ckpt_dataset;
 
 typedef struct {

@@ -135,10 +135,70 @@ static herr_t ds_io(hid_t ds, hid_t type, hid_t dxpl, int nd, const hsize_t *sta
 
 /* ---- file access over the world (or serial without MPI) ---- */
 
+/* Files are created in the newest format of the library: its object headers (attributes) and
+ * chunk indexes carry checksums, where the oldest format's metadata carries none. */
 static hid_t file_access(const pst_dist *d) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (d && d->world) H5Pset_fapl_mpio(fapl, COMM(d->world), MPI_INFO_NULL);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
   return fapl;
+}
+
+/* Group (and file: the root group) creation: links and attributes stay in the object header,
+ * which the newest format checksums. Past 8 links (or attributes) HDF5 moves them into a
+ * fractal heap whose blocks it does not checksum, and HDF 1.10 crashes on some damaged ones. */
+static hid_t group_props(hid_t cls) {
+  hid_t pl = H5Pcreate(cls);
+  H5Pset_link_phase_change(pl, 65535, 65535);
+  H5Pset_attr_phase_change(pl, 65535, 65535);
+  return pl;
+}
+
+static hid_t group_create(hid_t loc, const char *name) {
+  hid_t gcpl = group_props(H5P_GROUP_CREATE);
+  hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  H5Pclose(gcpl);
+  return g;
+}
+
+/* ---- content checksums (h5util.h: pst_h5_xsum) ---- */
+
+/* The datasets written or read so far and this rank's partial checksum of each. */
+typedef struct {
+  char (*path)[192];
+  uint64_t *v, *want; /* partial sums; the stored attribute (reading) */
+  int n, cap;
+} xsum_list;
+
+static int xsum_add(xsum_list *l, const char *path, uint64_t v, uint64_t want) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 256;
+    char(*p)[192] = realloc(l->path, (size_t)cap * sizeof *p);
+    if (p) l->path = p;
+    uint64_t *a = p ? realloc(l->v, (size_t)cap * sizeof *a) : NULL;
+    if (a) l->v = a;
+    uint64_t *b = a ? realloc(l->want, (size_t)cap * sizeof *b) : NULL;
+    if (!b) return -1;
+    l->want = b;
+    l->cap = cap;
+  }
+  snprintf(l->path[l->n], sizeof l->path[0], "%s", path);
+  l->v[l->n] = v;
+  l->want[l->n++] = want;
+  return 0;
+}
+
+static void xsum_free(xsum_list *l) {
+  free(l->path);
+  free(l->v);
+  free(l->want);
+  memset(l, 0, sizeof *l);
+}
+
+/* Sum the partial checksums over the world (every rank then holds the whole tensors'). */
+static void xsum_reduce(const pst_dist *d, xsum_list *l) {
+  if (d && d->world && l->n > 0)
+    MPI_Allreduce(MPI_IN_PLACE, l->v, l->n, MPI_UINT64_T, MPI_SUM, COMM(d->world));
 }
 
 static hid_t transfer(const pst_dist *d, int collective) {
@@ -289,7 +349,7 @@ done:
 }
 
 /* Write layer i's M ⊙ W' as /sparse/<name>/{rowptr, col, val} (+ nnz attribute). */
-static pst_err write_sparse(hid_t grp, pst_dist *d, pst_model *m, int i, hid_t dxpl, float *wbuf) {
+static pst_err write_sparse(hid_t grp, pst_dist *d, pst_model *m, int i, hid_t dxpl, float *wbuf, xsum_list *xs) {
   int rows, cols, gm, gn, sd;
   const uint8_t *mask = pst_model_linear_mask(m, i, &rows, &cols);
   pst_model_linear_global(m, i, &gm, &gn, &sd);
@@ -313,7 +373,7 @@ static pst_err write_sparse(hid_t grp, pst_dist *d, pst_model *m, int i, hid_t d
   const int active = d->dp_rank == 0 && (sd >= 0 || me == 0);
   const int last = sd < 0 || me == tp - 1;
   for (long r = 0; r <= c.rows; r++) c.rowptr[r] += before;
-  hid_t g = H5Gcreate2(grp, pst_model_linear_name(m, i), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = group_create(grp, pst_model_linear_name(m, i));
   hsize_t dp1 = (hsize_t)gm + 1, dnz = (hsize_t)nnz;
   hid_t dr = ds_create(g, "rowptr", H5T_STD_I64LE, 1, &dp1);
   hid_t dc = ds_create(g, "col", H5T_STD_I32LE, 1, &dnz);
@@ -324,6 +384,14 @@ static pst_err write_sparse(hid_t grp, pst_dist *d, pst_model *m, int i, hid_t d
   if (h >= 0) h = ds_io(dr, H5T_NATIVE_INT64, dxpl, 1, &rs, &rn, c.rowptr, active, 1);
   if (h >= 0) h = ds_io(dc, H5T_NATIVE_INT32, dxpl, 1, &vs, &vn, c.col, active, 1);
   if (h >= 0) h = ds_io(dv, H5T_NATIVE_FLOAT, dxpl, 1, &vs, &vn, c.val, active, 1);
+  char path[200];
+  const char *ln = pst_model_linear_name(m, i);
+  snprintf(path, sizeof path, "/sparse/%s/rowptr", ln);
+  if (h >= 0) h = xsum_add(xs, path, active ? pst_h5_xsum(c.rowptr, 8, 1, &dp1, &rs, &rn) : 0, 0);
+  snprintf(path, sizeof path, "/sparse/%s/col", ln);
+  if (h >= 0) h = xsum_add(xs, path, active ? pst_h5_xsum(c.col, 4, 1, &dnz, &vs, &vn) : 0, 0);
+  snprintf(path, sizeof path, "/sparse/%s/val", ln);
+  if (h >= 0) h = xsum_add(xs, path, active ? pst_h5_xsum(c.val, 4, 1, &dnz, &vs, &vn) : 0, 0);
   if (h >= 0) h = pst_h5_attr_write(g, "nnz", H5T_NATIVE_LONG, 0, &nnz_attr);
   int shape[2] = {gm, gn};
   if (h >= 0) h = pst_h5_attr_write(g, "shape", H5T_NATIVE_INT, 2, shape);
@@ -336,12 +404,15 @@ static pst_err write_sparse(hid_t grp, pst_dist *d, pst_model *m, int i, hid_t d
   return PST_OK;
 }
 
-/* A byte string as a 1-D u8 dataset written by world rank 0. */
-static herr_t write_text(hid_t loc, const char *name, const char *text, const pst_dist *d, hid_t dxpl) {
+/* A byte string as the 1-D u8 dataset /meta/<name> written by world rank 0. */
+static herr_t write_text(hid_t loc, const char *name, const char *text, const pst_dist *d, hid_t dxpl, xsum_list *xs) {
   hsize_t n = (hsize_t)strlen(text), s0 = 0;
   hid_t ds = ds_create(loc, name, H5T_STD_U8LE, 1, &n);
   herr_t rc = ds < 0 ? -1 : ds_io(ds, H5T_NATIVE_UCHAR, dxpl, 1, &s0, &n, (void *)text, d->world_rank == 0, 1);
   if (ds >= 0) H5Dclose(ds);
+  char path[96];
+  snprintf(path, sizeof path, "/meta/%s", name);
+  if (rc >= 0) rc = xsum_add(xs, path, d->world_rank == 0 ? pst_h5_xsum(text, 1, 1, &n, &s0, &n) : 0, 0);
   return rc;
 }
 
@@ -362,19 +433,21 @@ static pst_err write_all(hid_t f, pst_dist *d, pst_model *m, const pst_adamw *op
   if (h >= 0) h = pst_h5_attr_write(f, "layout_tp", H5T_NATIVE_INT, 0, &layout[1]);
   if (h >= 0) h = pst_h5_attr_write_str(f, "base_model", meta->base_model);
   if (h >= 0) h = pst_h5_attr_write_str(f, "base_sha256", meta->base_sha256);
-  hid_t gm = H5Gcreate2(f, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (h >= 0) h = gm < 0 ? -1 : write_text(gm, "config", meta->config_text ? meta->config_text : "", d, dxpl);
-  if (h >= 0) h = write_text(gm, "results", meta->results_json ? meta->results_json : "{}", d, dxpl);
+  hid_t gm = group_create(f, "meta");
+  xsum_list xs = {0};
+  if (h >= 0) h = gm < 0 ? -1 : write_text(gm, "config", meta->config_text ? meta->config_text : "", d, dxpl, &xs);
+  if (h >= 0) h = write_text(gm, "results", meta->results_json ? meta->results_json : "{}", d, dxpl, &xs);
   if (gm >= 0) H5Gclose(gm);
   if (h < 0) {
     H5Pclose(dxpl);
+    xsum_free(&xs);
     PST_ERR(PST_ERR_IO, "cannot write the checkpoint's attributes");
   }
   const pst_params *p = pst_model_trainables(m);
   const char *groups[3] = {"trainable", "adam_m", "adam_v"};
   const float *bufs[3] = {p->data, opt->m, opt->v};
   for (int g = 0; g < 3 && !rc; g++) {
-    hid_t grp = H5Gcreate2(f, groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t grp = group_create(f, groups[g]);
     for (int i = 0; i < p->n && grp >= 0; i++) {
       const pst_tensor_info *t = &p->t[i];
       hsize_t dims[2] = {(hsize_t)t->gshape[0], (hsize_t)t->gshape[1]}, start[2], count[2];
@@ -383,6 +456,10 @@ static pst_err write_all(hid_t f, pst_dist *d, pst_model *m, const pst_adamw *op
       hid_t ds = ds_create(grp, t->name, H5T_IEEE_F32LE, t->ndim, dims);
       h = ds < 0 ? -1 : ds_io(ds, H5T_NATIVE_FLOAT, dxpl, t->ndim, start, count, (void *)(bufs[g] + t->offset), active, 1);
       if (ds >= 0) H5Dclose(ds);
+      char path[200];
+      snprintf(path, sizeof path, "/%s/%s", groups[g], t->name);
+      if (h >= 0)
+        h = xsum_add(&xs, path, active ? pst_h5_xsum(bufs[g] + t->offset, 4, t->ndim, dims, start, count) : 0, 0);
       if (h < 0) {
         pst_err_set(PST_ERR_IO, __FILE__, __LINE__, __func__, "cannot write /%s/%s", groups[g], t->name);
         rc = PST_ERR_IO;
@@ -396,7 +473,7 @@ static pst_err write_all(hid_t f, pst_dist *d, pst_model *m, const pst_adamw *op
     if (grp >= 0) H5Gclose(grp);
   }
   if (!rc) {
-    hid_t sp = H5Gcreate2(f, "sparse", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sp = group_create(f, "sparse");
     int rows, cols;
     long most = 0;
     for (int i = 0; i < pst_model_num_linears(m); i++) {
@@ -408,10 +485,19 @@ static pst_err write_all(hid_t f, pst_dist *d, pst_model *m, const pst_adamw *op
       pst_err_set(PST_ERR_IO, __FILE__, __LINE__, __func__, "cannot create /sparse");
       rc = PST_ERR_IO;
     }
-    for (int i = 0; !rc && i < pst_model_num_linears(m); i++) rc = write_sparse(sp, d, m, i, dxpl, wbuf);
+    for (int i = 0; !rc && i < pst_model_num_linears(m); i++) rc = write_sparse(sp, d, m, i, dxpl, wbuf, &xs);
     free(wbuf);
     if (sp >= 0) H5Gclose(sp);
   }
+  if (!rc) { /* every dataset's content checksum, summed over the ranks' slabs */
+    xsum_reduce(d, &xs);
+    for (int i = 0; i < xs.n && !rc; i++)
+      if (pst_h5_xsum_write(f, xs.path[i], xs.v[i]) < 0) {
+        pst_err_set(PST_ERR_IO, __FILE__, __LINE__, __func__, "cannot write the checksum of %s", xs.path[i]);
+        rc = PST_ERR_IO;
+      }
+  }
+  xsum_free(&xs);
   H5Pclose(dxpl);
   return rc;
 }
@@ -421,7 +507,9 @@ pst_err pst_ckpt_write(const char *path, pst_dist *d, pst_model *m, const pst_ad
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   hid_t fapl = file_access(d);
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  hid_t fcpl = group_props(H5P_FILE_CREATE);
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+  H5Pclose(fcpl);
   H5Pclose(fapl);
   pst_err rc = f < 0 ? PST_ERR_IO : PST_OK;
   if (f < 0) pst_err_set(PST_ERR_IO, __FILE__, __LINE__, __func__, "cannot create '%s'", tmp);
@@ -493,8 +581,8 @@ pst_err pst_ckpt_read_meta(const char *path, pst_ckpt_meta *meta) {
   return rc;
 }
 
-/* Read a whole CSR layer and check its structure (every chunk's checksum is verified by
- * the read itself). */
+/* Read a whole CSR layer and check its structure and its datasets' content checksums (every
+ * chunk's Fletcher32 is verified by the read itself). */
 static pst_err verify_sparse(hid_t sp, const char *path, const char *name) {
   hid_t g = H5Gopen2(sp, name, H5P_DEFAULT);
   if (g < 0) PST_ERR(PST_ERR_FORMAT, "%s: /sparse/%s is missing", path, name);
@@ -515,6 +603,10 @@ static pst_err verify_sparse(hid_t sp, const char *path, const char *name) {
     what = nm;                                                                                         \
     ds = H5Dopen2(g, nm, H5P_DEFAULT);                                                                 \
     if (ds < 0 || !pst_h5_dataset_is(ds, ftype, count) || (nnz > 0 || strcmp(nm, "rowptr") == 0 ? H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 : 0)) \
+      rc = PST_ERR_FORMAT;                                                                             \
+    hsize_t n_ = (hsize_t)(count), z_ = 0;                                                             \
+    uint64_t want_;                                                                                    \
+    if (!rc && (pst_h5_xsum_read(ds, &want_) != 1 || pst_h5_xsum(buf, sizeof *(buf), 1, &n_, &z_, &n_) != want_)) \
       rc = PST_ERR_FORMAT;                                                                             \
     if (ds >= 0) H5Dclose(ds);                                                                         \
   }
@@ -541,6 +633,7 @@ static pst_err verify_sparse(hid_t sp, const char *path, const char *name) {
 static pst_err read_all(hid_t f, const char *path, pst_dist *d, pst_model *m, pst_adamw *opt) {
   pst_params *p = pst_model_trainables(m);
   hid_t dxpl = transfer(d, 0);
+  xsum_list xs = {0};
   const char *groups[3] = {"trainable", "adam_m", "adam_v"};
   float *bufs[3] = {p->data, opt->m, opt->v};
   pst_err rc = PST_OK;
@@ -574,14 +667,34 @@ static pst_err read_all(hid_t f, const char *path, pst_dist *d, pst_model *m, ps
         rc = PST_ERR_FORMAT;
       } else {
         tensor_slab(t, start, count);
+        uint64_t want = 0;
         if (ds_io(ds, H5T_NATIVE_FLOAT, dxpl, t->ndim, start, count, bufs[g] + t->offset, 1, 0) < 0) {
           pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s: /%s fails its checksum or cannot be read", path, name);
           rc = PST_ERR_FORMAT;
+        } else if (pst_h5_xsum_read(ds, &want) != 1) {
+          pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s: /%s has no readable content checksum", path, name);
+          rc = PST_ERR_FORMAT;
+        } else { /* the slab's share of the content checksum (each slab counted once, as written) */
+          const int active = d->dp_rank == 0 && (t->shard_dim >= 0 || d->tp_rank == 0);
+          if (xsum_add(&xs, name, active ? pst_h5_xsum(bufs[g] + t->offset, 4, t->ndim, dims, start, count) : 0, want))
+            rc = PST_ERR_MEM;
         }
       }
       H5Dclose(ds);
     }
   H5Pclose(dxpl);
+  /* the content checksums: every slab read, summed over the ranks, against the stored ones
+   * (a damaged chunk address can hand HDF5 another chunk whose own Fletcher32 is valid) */
+  if (!(rc = agree(d, rc))) {
+    xsum_reduce(d, &xs);
+    for (int i = 0; i < xs.n && !rc; i++)
+      if (xs.v[i] != xs.want[i]) {
+        pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__,
+                    "%s: /%s does not match its content checksum (corrupted)", path, xs.path[i]);
+        rc = PST_ERR_FORMAT;
+      }
+  }
+  xsum_free(&xs);
   /* the sparse weights are not needed to resume, but a checkpoint is good only if all of it
    * reads back: layer i is verified by rank i mod world */
   hid_t sp = rc ? -1 : H5Gopen2(f, "sparse", H5P_DEFAULT);

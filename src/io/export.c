@@ -214,8 +214,11 @@ typedef struct {
 } visit_ctx;
 
 /* Read all of dataset ds, in slabs along dimension 0; 1 if every read succeeded. */
-static int read_fully(hid_t ds, long long *bytes, long long *stored) {
+/* Read every element of ds (HDF5 verifies each chunk's Fletcher32), recompute its content
+ * checksum into *xsum and compare it with the stored one (h5util.h): 1 = all good. */
+static int read_fully(hid_t ds, long long *bytes, long long *stored, uint64_t *xsum) {
   *bytes = *stored = 0;
+  *xsum = 0;
   /* only the types a checkpoint holds, checked before any read (see pst_h5_dataset_is) */
   if (!pst_h5_dataset_is(ds, H5T_IEEE_F32LE, -1) && !pst_h5_dataset_is(ds, H5T_STD_I32LE, -1) &&
       !pst_h5_dataset_is(ds, H5T_STD_I64LE, -1) && !pst_h5_dataset_is(ds, H5T_STD_U8LE, -1))
@@ -236,7 +239,9 @@ static int read_fully(hid_t ds, long long *bytes, long long *stored) {
   if (ok && npts > 0) {
     if (nd == 0) { /* scalar */
       void *buf = malloc(es);
+      hsize_t one = 1, zero = 0;
       ok = buf && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
+      if (ok) *xsum = pst_h5_xsum(buf, es, 1, &one, &zero, &one);
       free(buf);
     } else {
       hsize_t row = npts / dims[0];
@@ -253,6 +258,10 @@ static int read_fully(hid_t ds, long long *bytes, long long *stored) {
         hid_t ms = H5Screate_simple(1, &n, NULL);
         ok = H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
              H5Dread(ds, mt, ms, sp, H5P_DEFAULT, buf) >= 0;
+        if (ok) { /* rows [r0, r0 + count) of a 1-D or 2-D dataset, as (rows, row) */
+          hsize_t g2[2] = {dims[0], row}, s2[2] = {r0, 0}, c2[2] = {count[0], row};
+          *xsum += pst_h5_xsum(buf, es, 2, g2, s2, c2);
+        }
         H5Sclose(ms);
       }
       free(buf);
@@ -261,7 +270,8 @@ static int read_fully(hid_t ds, long long *bytes, long long *stored) {
   if (mt >= 0) H5Tclose(mt);
   if (ft >= 0) H5Tclose(ft);
   if (sp >= 0) H5Sclose(sp);
-  return ok;
+  uint64_t want;
+  return ok && pst_h5_xsum_read(ds, &want) == 1 && want == *xsum;
 }
 
 static herr_t visit_cb(hid_t obj, const char *name, const h5o_info *oi, void *data) {
@@ -282,7 +292,7 @@ static herr_t visit_cb(hid_t obj, const char *name, const h5o_info *oi, void *da
   memset(e, 0, sizeof *e);
   snprintf(e->name, sizeof e->name, "/%s", name);
   hid_t ds = H5Dopen2(obj, name, H5P_DEFAULT);
-  e->ok = ds >= 0 && read_fully(ds, &e->bytes, &e->stored);
+  e->ok = ds >= 0 && read_fully(ds, &e->bytes, &e->stored, &e->xsum);
   if (ds >= 0) H5Dclose(ds);
   return 0;
 }

@@ -1,6 +1,8 @@
 /* h5util.c — HDF5 attribute and text helpers shared by src/io (h5util.h). */
 #include "h5util.h"
 
+#include "pst/rng.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,7 +88,41 @@ char *pst_h5_read_text(hid_t f, const char *name) {
     s = NULL;
   }
   if (s) s[n] = 0;
+  uint64_t want;
+  hsize_t len = (hsize_t)(n > 0 ? n : 0), s0 = 0;
+  if (s && (pst_h5_xsum_read(ds, &want) != 1 || pst_h5_xsum(s, 1, 1, &len, &s0, &len) != want)) {
+    free(s); /* damaged, or written without its content checksum */
+    s = NULL;
+  }
   H5Sclose(sp);
   H5Dclose(ds);
   return s;
+}
+
+uint64_t pst_h5_xsum(const void *buf, size_t esize, int nd, const hsize_t *gdims, const hsize_t *start,
+                     const hsize_t *count) {
+  const unsigned char *p = buf;
+  const hsize_t rows = count[0], cols = nd > 1 ? count[1] : 1, width = nd > 1 ? gdims[1] : 1;
+  const hsize_t c0 = nd > 1 ? start[1] : 0;
+  uint64_t sum = 0;
+  for (hsize_t r = 0; r < rows; r++)
+    for (hsize_t c = 0; c < cols; c++, p += esize) {
+      uint64_t bits = 0;
+      memcpy(&bits, p, esize); /* little-endian hosts: the element's value as an integer */
+      sum += pst_rng_u64(bits, PST_H5_XSUM_STREAM, (start[0] + r) * width + c0 + c);
+    }
+  return sum;
+}
+
+herr_t pst_h5_xsum_write(hid_t loc, const char *name, uint64_t xsum) {
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  herr_t rc = ds < 0 ? -1 : pst_h5_attr_write(ds, "xsum", H5T_STD_U64LE, 0, &xsum);
+  if (ds >= 0) H5Dclose(ds);
+  return rc;
+}
+
+int pst_h5_xsum_read(hid_t ds, uint64_t *xsum) {
+  htri_t e = H5Aexists(ds, "xsum");
+  if (e <= 0) return e < 0 ? -1 : 0;
+  return pst_h5_attr_read(ds, "xsum", H5T_NATIVE_UINT64, xsum) < 0 ? -1 : 1;
 }

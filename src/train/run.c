@@ -564,7 +564,7 @@ static pst_err run(run_state *s) {
 
   PST_CHECK(epoch_order(s, epoch, B * accum));
   const int pad_longest = !strcmp(cfg->padding, "longest");
-  double t0 = pst_now(), last_log = t0, loss_since_log = 0, tokens_since_log = 0;
+  double t0 = pst_now(), last_log = t0, loss_since_log = 0, tokens_since_log = 0, last_ckpt = t0;
   const long first_step = s->tr.step;
   long last_step = first_step;
   pst_dist_stats_reset(d);
@@ -623,9 +623,13 @@ static pst_err run(run_state *s) {
       PST_CHECK(evaluate_dev(s, task, epoch));
     stop = stop_requested;  /* every rank stops after the same step */
     PST_CHECK(pst_dist_world_max_int(d, &stop));
+    int due = cfg->ckpt_every_minutes > 0 && writer && pst_now() - last_ckpt >= 60.0 * cfg->ckpt_every_minutes;
+    if (cfg->ckpt_every_minutes > 0) PST_CHECK(pst_dist_world_max_int(d, &due)); /* rank 0's clock decides */
     if (s->metrics) fflush(s->metrics);
-    if (stop || s->tr.step == total || (cfg->ckpt_every > 0 && s->tr.step % cfg->ckpt_every == 0))
+    if (stop || due || s->tr.step == total || (cfg->ckpt_every > 0 && s->tr.step % cfg->ckpt_every == 0)) {
       PST_CHECK(save_checkpoint(s, epoch, cursor));
+      last_ckpt = pst_now();
+    }
   }
   const long done = s->tr.step - first_step;
   if (d->world_size > 1 && done > 0) {

@@ -144,6 +144,11 @@ check "data.group_by_length: the first steps come longest first" sh -c "[ $rc -e
 import json, sys
 t = [json.loads(l)['tokens'] for l in open('$tmp/text_g/metrics.jsonl') if 'tokens' in l]
 sys.exit(not (len(t) == 6 and t == sorted(t, reverse=True) and t[0] > t[-1]))\""
+# ckpt.every_minutes: a checkpoint whenever that much wall time passed (here: after every step)
+"$PST" train -c "$tmp/text.ini" train.steps=3 train.eval_every=0 ckpt.every_minutes=1e-9 ckpt.keep=10 \
+  "train.run_dir=$tmp/text_t" >"$tmp/out" 2>"$tmp/err"
+check "ckpt.every_minutes: a checkpoint after each of 3 steps" \
+  test "$(ls "$tmp/text_t/checkpoints" 2>/dev/null | tr '\n' ' ')" = "ckpt-00000001.h5 ckpt-00000002.h5 ckpt-00000003.h5 "
 expect_fail "prep file with another seq_len" "prepared with seq_len 32 but train.seq_len is 16" train -c "$tmp/text.ini" \
   data.format=prep "data.train=$tmp/data.h5" train.seq_len=16
 head -c 3000 "$tmp/data.h5" >"$tmp/cut.h5"

@@ -58,9 +58,11 @@ cat >"$tmp/place.py" <<'PYEOF'
 import re, sys
 path, what = sys.argv[1], sys.argv[2]
 d = bytearray(open(path, "rb").read())
-pat, skip, val = {  # message header (type, size, flags) [+ body start], bytes skipped, new bytes
-    "datatype": (rb"\x03\x00..\x01\x00\x00\x00\x11", 12, b"\x12\xf3\x3b\x4c\x76\x7c\x50\xff"),
-    "extent": (rb"\x01\x00\x28\x00\x00\x00\x00\x00\x01\x02\x01\x00", 17, b"\x2e\x3d\x0e\x55\x3d\xca\xbb\x13")}[what]
+# version-2 object headers (checkpoint version 2: the newest HDF5 format): message header =
+# type (1 byte), size (2), flags (1); then the message body
+pat, skip, val = {  # message header + body start, bytes skipped, new bytes
+    "datatype": (rb"\x03..\x01\x11", 8, b"\x12\xf3\x3b\x4c\x76\x7c\x50\xff"),
+    "extent": (rb"\x01..[\x00-\x0f]\x02\x02\x01\x01", 9, b"\x2e\x3d\x0e\x55\x3d\xca\xbb\x13")}[what]
 ms = [m.start() for m in re.finditer(pat, bytes(d), re.S)]
 if not ms:
     sys.exit(1)
