@@ -25,12 +25,14 @@ typedef struct {
   char base_sha256[65];                   /* of the weights file ("" for random) */
   char *config_text;                      /* resolved config (INI), owned */
   char *results_json;                     /* dev evaluations so far (results.json), owned */
+  int sparse;                             /* the file holds /sparse (the CSR of every layer's M ⊙ W') */
 } pst_ckpt_meta;
 
 void pst_ckpt_meta_free(pst_ckpt_meta *meta);
 
 /* Write path (via path.tmp and a rename): meta, every trainable tensor, its Adam moments
- * and, per sparsified layer, the CSR of M ⊙ W'. Collective over the world of d. */
+ * and, when meta->sparse, per sparsified layer the CSR of M ⊙ W' (resume does not need it).
+ * Collective over the world of d. */
 pst_err pst_ckpt_write(const char *path, pst_dist *d, pst_model *m, const pst_adamw *opt, const pst_ckpt_meta *meta);
 /* Read path into the model's trainables and the optimizer (this rank's slices), verifying
  * the format and every dataset's checksum (also those not needed to resume). The caller

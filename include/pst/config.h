@@ -56,6 +56,7 @@ typedef struct pst_config {
   int rank_logs;            /* each rank logs to run_dir/logs/rank-N.log */
   /* [ckpt] */
   int ckpt_every, ckpt_keep;
+  int ckpt_sparse;          /* every checkpoint holds /sparse (else only the final one) */
   double ckpt_every_minutes; /* also checkpoint when this much wall time passed since the last (0 = off) */
   char ckpt_dir[PST_PATH_MAX];
   char ckpt_resume[PST_PATH_MAX];  /* none | auto | path */

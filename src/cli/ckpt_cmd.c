@@ -111,6 +111,27 @@ static void print_model(const char *config_text) {
   printf("\n");
 }
 
+/* The per-layer table of the checkpoint's /sparse: shape, weights, kept, sparsity. */
+static void print_layers(const pst_ckpt_info *info) {
+  printf("  %-14s %-14s %12s %12s %9s\n", "layer", "shape", "weights", "kept (nnz)", "sparsity");
+  long long kept = 0, total = 0;
+  for (int i = 0; i < info->nlayers; i++) {
+    const pst_ckpt_layer *L = &info->layers[i];
+    char shape[32];
+    long long n = (long long)L->rows * L->cols;
+    snprintf(shape, sizeof shape, "[%d, %d]", L->rows, L->cols);
+    if (L->nnz < 0 || n <= 0) {
+      printf("  %-14s %-14s %12lld %12s %9s\n", L->name, shape, n, "?", "?");
+      continue;
+    }
+    printf("  %-14s %-14s %12lld %12ld %9.4f\n", L->name, shape, n, L->nnz, 1.0 - (double)L->nnz / (double)n);
+    kept += L->nnz;
+    total += n;
+  }
+  printf("  %-14s %-14s %12lld %12lld %9.4f\n", "total", "", total, kept,
+         total ? 1.0 - (double)kept / (double)total : 0.0);
+}
+
 int pst_cmd_inspect(int argc, char **argv) {
   const char *path = NULL;
   int verbose = 0, quiet = 0;
@@ -162,24 +183,13 @@ int pst_cmd_inspect(int argc, char **argv) {
     }
     if (m->config_text) print_model(m->config_text);
     else printf("model            /meta/config is unreadable\n");
-    printf("sparsified layers (shape = out x in)\n");
-    printf("  %-14s %-14s %12s %12s %9s\n", "layer", "shape", "weights", "kept (nnz)", "sparsity");
-    long long kept = 0, total = 0;
-    for (int i = 0; i < info.nlayers; i++) {
-      const pst_ckpt_layer *L = &info.layers[i];
-      char shape[32];
-      long long n = (long long)L->rows * L->cols;
-      snprintf(shape, sizeof shape, "[%d, %d]", L->rows, L->cols);
-      if (L->nnz < 0 || n <= 0) {
-        printf("  %-14s %-14s %12lld %12s %9s\n", L->name, shape, n, "?", "?");
-        continue;
-      }
-      printf("  %-14s %-14s %12lld %12ld %9.4f\n", L->name, shape, n, L->nnz, 1.0 - (double)L->nnz / (double)n);
-      kept += L->nnz;
-      total += n;
+    if (info.meta_ok && !m->sparse) {
+      printf("sparsified layers: not in this checkpoint (ckpt.sparse = false: the final checkpoint holds them, "
+             "pst export writes them)\n");
+    } else {
+      printf("sparsified layers (shape = out x in)\n");
+      print_layers(&info);
     }
-    printf("  %-14s %-14s %12lld %12lld %9.4f\n", "total", "", total, kept,
-           total ? 1.0 - (double)kept / (double)total : 0.0);
     long long bytes = 0, stored = 0;
     for (int i = 0; i < info.ndatasets; i++) {
       bytes += info.datasets[i].bytes;

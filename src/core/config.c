@@ -92,6 +92,7 @@ static const key_def KEYS[] = {
     {"dist", "rank_logs", K_BOOL, F(rank_logs), "false", 0, 0, NULL, "every rank also logs to run_dir/logs/rank-N.log (rank 0 prints)"},
     {"ckpt", "every", K_INT, F(ckpt_every), "0", 0, 1 << 30, NULL, "write a checkpoint every N steps (0 = only at the end and on SIGTERM/SIGUSR1)"},
     {"ckpt", "every_minutes", K_DOUBLE, F(ckpt_every_minutes), "0", 0, 1e9, NULL, "also write a checkpoint when this many minutes of wall time passed since the last one (rank 0's clock; 0 = off)"},
+    {"ckpt", "sparse", K_BOOL, F(ckpt_sparse), "false", 0, 0, NULL, "every checkpoint also holds the sparse model (CSR of M ⊙ W'); false: only the final one (resume does not need it; pst export writes it from any)"},
     {"ckpt", "keep", K_INT, F(ckpt_keep), "2", 1, 1 << 20, NULL, "checkpoints kept (older ones are deleted after a new one is complete)"},
     {"ckpt", "dir", K_STR, F(ckpt_dir), "", 0, 0, NULL, "checkpoint directory; empty = run_dir/checkpoints"},
     {"ckpt", "resume", K_STR, F(ckpt_resume), "none", 0, 0, NULL, "none | auto (newest valid checkpoint of ckpt.dir, else start fresh) | a checkpoint file (also --resume)"},

@@ -472,7 +472,7 @@ static pst_err write_all(hid_t f, pst_dist *d, pst_model *m, const pst_adamw *op
     }
     if (grp >= 0) H5Gclose(grp);
   }
-  if (!rc) {
+  if (!rc && meta->sparse) {
     hid_t sp = group_create(f, "sparse");
     int rows, cols;
     long most = 0;
@@ -562,6 +562,7 @@ pst_err pst_ckpt_meta_read_h5(hid_t f, const char *path, pst_ckpt_meta *meta) {
       pst_h5_attr_read_str(f, "base_model", meta->base_model, sizeof meta->base_model) < 0 ||
       pst_h5_attr_read_str(f, "base_sha256", meta->base_sha256, sizeof meta->base_sha256) < 0)
     PST_ERR(PST_ERR_FORMAT, "%s: a root attribute is missing or unreadable", path);
+  meta->sparse = H5Lexists(f, "sparse", H5P_DEFAULT) > 0;
   meta->config_text = pst_h5_read_text(f, "meta/config");
   meta->results_json = pst_h5_read_text(f, "meta/results");
   if (!meta->config_text || !meta->results_json) {
@@ -695,14 +696,16 @@ static pst_err read_all(hid_t f, const char *path, pst_dist *d, pst_model *m, ps
       }
   }
   xsum_free(&xs);
-  /* the sparse weights are not needed to resume, but a checkpoint is good only if all of it
-   * reads back: layer i is verified by rank i mod world */
-  hid_t sp = rc ? -1 : H5Gopen2(f, "sparse", H5P_DEFAULT);
-  if (!rc && sp < 0) {
-    pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s: /sparse is missing", path);
+  /* the sparse weights (in the final checkpoint, or every one with ckpt.sparse) are not needed
+   * to resume, but a checkpoint is good only if all of it reads back: layer i is verified by
+   * rank i mod world */
+  const int has_sparse = !rc && H5Lexists(f, "sparse", H5P_DEFAULT) > 0;
+  hid_t sp = has_sparse ? H5Gopen2(f, "sparse", H5P_DEFAULT) : -1;
+  if (has_sparse && sp < 0) {
+    pst_err_set(PST_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s: /sparse cannot be opened", path);
     rc = PST_ERR_FORMAT;
   }
-  for (int i = 0; !rc && i < pst_model_num_linears(m); i++)
+  for (int i = 0; !rc && sp >= 0 && i < pst_model_num_linears(m); i++)
     if (i % d->world_size == d->world_rank) rc = verify_sparse(sp, path, pst_model_linear_name(m, i));
   if (sp >= 0) H5Gclose(sp);
   return rc;

@@ -579,6 +579,11 @@ static pst_err verify_against_csr(const char *path, pst_model *m, int *bad_layer
 static pst_err load_for_export(const char *ckpt, const pst_export_opts *o, pst_model **m, pst_config *cfg,
                                pst_ckpt_meta *meta) {
   PST_CHECK(pst_ckpt_load_model(ckpt, o ? &o->base : NULL, 1, 1, m, cfg, meta));
+  if (!meta->sparse) {
+    pst_log(1, "pst: %s holds no /sparse (ckpt.sparse = false): the masks are recomputed from its tensors, "
+            "without the cross-check\n", ckpt);
+    return PST_OK;
+  }
   int bad_layers;
   long bad;
   double maxdiff;

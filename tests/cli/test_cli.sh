@@ -149,6 +149,18 @@ sys.exit(not (len(t) == 6 and t == sorted(t, reverse=True) and t[0] > t[-1]))\""
   "train.run_dir=$tmp/text_t" >"$tmp/out" 2>"$tmp/err"
 check "ckpt.every_minutes: a checkpoint after each of 3 steps" \
   test "$(ls "$tmp/text_t/checkpoints" 2>/dev/null | tr '\n' ' ')" = "ckpt-00000001.h5 ckpt-00000002.h5 ckpt-00000003.h5 "
+# ckpt.sparse = false (default): resume checkpoints hold no CSR; the final one does; both resume
+"$PST" inspect "$tmp/text_t/checkpoints/ckpt-00000001.h5" >"$tmp/i1" 2>&1 &&
+  "$PST" inspect "$tmp/text_t/checkpoints/ckpt-00000003.h5" >"$tmp/i3" 2>&1
+check "ckpt.sparse: an intermediate checkpoint holds no /sparse, the final one does" sh -c \
+  "grep -q '^sparsified layers: not in this checkpoint' '$tmp/i1' && ! grep -q '^  /sparse' '$tmp/i1' &&
+   grep -q '^  /sparse ' '$tmp/i3' && grep -q '^  blk.0.fc2 ' '$tmp/i3'"
+"$PST" train -c "$tmp/text.ini" train.steps=3 train.eval_every=0 ckpt.sparse=true ckpt.every=1 ckpt.keep=10 \
+  "train.run_dir=$tmp/text_s" >"$tmp/out" 2>"$tmp/err" && "$PST" inspect "$tmp/text_s/checkpoints/ckpt-00000001.h5" >"$tmp/i1s" 2>&1
+check "ckpt.sparse = true: every checkpoint holds /sparse" grep -q '^  blk.0.fc2 ' "$tmp/i1s"
+"$PST" train -c "$tmp/text.ini" train.steps=3 train.eval_every=0 "train.run_dir=$tmp/text_r" \
+  --resume "$tmp/text_t/checkpoints/ckpt-00000001.h5" >"$tmp/out" 2>"$tmp/err"
+check "resume from a checkpoint without /sparse" grep -q "resumed from .*ckpt-00000001.h5" "$tmp/err"
 expect_fail "prep file with another seq_len" "prepared with seq_len 32 but train.seq_len is 16" train -c "$tmp/text.ini" \
   data.format=prep "data.train=$tmp/data.h5" train.seq_len=16
 head -c 3000 "$tmp/data.h5" >"$tmp/cut.h5"
