@@ -26,6 +26,7 @@ typedef struct {
   char *config_text;                      /* resolved config (INI), owned */
   char *results_json;                     /* dev evaluations so far (results.json), owned */
   int sparse;                             /* the file holds /sparse (the CSR of every layer's M ⊙ W') */
+  const char *mpiio_hints;                /* writing: ckpt.mpiio_hints (NULL or "": none) */
 } pst_ckpt_meta;
 
 void pst_ckpt_meta_free(pst_ckpt_meta *meta);

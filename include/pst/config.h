@@ -57,6 +57,7 @@ typedef struct pst_config {
   /* [ckpt] */
   int ckpt_every, ckpt_keep;
   int ckpt_sparse;          /* every checkpoint holds /sparse (else only the final one) */
+  char ckpt_mpiio_hints[256]; /* MPI-IO hints for writing checkpoints: key=value[,key=value...] */
   double ckpt_every_minutes; /* also checkpoint when this much wall time passed since the last (0 = off) */
   char ckpt_dir[PST_PATH_MAX];
   char ckpt_resume[PST_PATH_MAX];  /* none | auto | path */

@@ -93,6 +93,7 @@ static const key_def KEYS[] = {
     {"ckpt", "every", K_INT, F(ckpt_every), "0", 0, 1 << 30, NULL, "write a checkpoint every N steps (0 = only at the end and on SIGTERM/SIGUSR1)"},
     {"ckpt", "every_minutes", K_DOUBLE, F(ckpt_every_minutes), "0", 0, 1e9, NULL, "also write a checkpoint when this many minutes of wall time passed since the last one (rank 0's clock; 0 = off)"},
     {"ckpt", "sparse", K_BOOL, F(ckpt_sparse), "false", 0, 0, NULL, "every checkpoint also holds the sparse model (CSR of M ⊙ W'); false: only the final one (resume does not need it; pst export writes it from any)"},
+    {"ckpt", "mpiio_hints", K_STR, F(ckpt_mpiio_hints), "", 0, 0, NULL, "MPI-IO hints for writing checkpoints, key=value[,key=value...] (e.g. striping_factor=8,striping_unit=4194304,cb_nodes=4), given to MPI_File_open through HDF5"},
     {"ckpt", "keep", K_INT, F(ckpt_keep), "2", 1, 1 << 20, NULL, "checkpoints kept (older ones are deleted after a new one is complete)"},
     {"ckpt", "dir", K_STR, F(ckpt_dir), "", 0, 0, NULL, "checkpoint directory; empty = run_dir/checkpoints"},
     {"ckpt", "resume", K_STR, F(ckpt_resume), "none", 0, 0, NULL, "none | auto (newest valid checkpoint of ckpt.dir, else start fresh) | a checkpoint file (also --resume)"},
@@ -330,6 +331,14 @@ pst_err pst_config_finalize(pst_config *cfg) {
   if (!strcmp(cfg->rope_scaling, "llama3") && !(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor))
     PST_ERR(PST_ERR_CONFIG, "model.rope_high_freq_factor = %g must exceed model.rope_low_freq_factor = %g",
             cfg->rope_high_freq_factor, cfg->rope_low_freq_factor);
+  for (const char *h = cfg->ckpt_mpiio_hints; *h;) { /* key=value items separated by commas */
+    const char *end = strchr(h, ','), *eq = strchr(h, '=');
+    const int len = end ? (int)(end - h) : (int)strlen(h);
+    const long k = eq ? (long)(eq - h) : -1; /* key length: 1..255 (MPI_MAX_INFO_KEY), a value after it */
+    if (k < 1 || k >= len - 1 || k > 255 || strcspn(h, " \t") < (size_t)len)
+      PST_ERR(PST_ERR_CONFIG, "ckpt.mpiio_hints: '%.*s' is not key=value (items separated by commas, no blanks)", len, h);
+    h += len + (end ? 1 : 0);
+  }
   if (cfg->seq_len + cfg->position_offset > cfg->max_positions)
     PST_ERR(PST_ERR_CONFIG, "train.seq_len = %d (+ model.position_offset = %d) exceeds model.max_positions = %d",
             cfg->seq_len, cfg->position_offset, cfg->max_positions);

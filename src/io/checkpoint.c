@@ -137,9 +137,26 @@ static herr_t ds_io(hid_t ds, hid_t type, hid_t dxpl, int nd, const hsize_t *sta
 
 /* Files are created in the newest format of the library: its object headers (attributes) and
  * chunk indexes carry checksums, where the oldest format's metadata carries none. */
-static hid_t file_access(const pst_dist *d) {
+static hid_t file_access(const pst_dist *d, const char *hints) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (d && d->world) H5Pset_fapl_mpio(fapl, COMM(d->world), MPI_INFO_NULL);
+  if (d && d->world) {
+    /* ckpt.mpiio_hints "k=v,k=v" (syntax checked with the config) into an MPI_Info; HDF5
+     * keeps its own copy */
+    MPI_Info info = MPI_INFO_NULL;
+    if (hints && hints[0]) {
+      MPI_Info_create(&info);
+      char buf[256], *save = NULL;
+      snprintf(buf, sizeof buf, "%s", hints);
+      for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) continue;
+        *eq = 0;
+        MPI_Info_set(info, kv, eq + 1);
+      }
+    }
+    H5Pset_fapl_mpio(fapl, COMM(d->world), info);
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+  }
   H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
   return fapl;
 }
@@ -506,7 +523,7 @@ pst_err pst_ckpt_write(const char *path, pst_dist *d, pst_model *m, const pst_ad
   char tmp[PST_PATH_MAX + 16];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  hid_t fapl = file_access(d);
+  hid_t fapl = file_access(d, meta->mpiio_hints);
   hid_t fcpl = group_props(H5P_FILE_CREATE);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
   H5Pclose(fcpl);
@@ -714,7 +731,7 @@ static pst_err read_all(hid_t f, const char *path, pst_dist *d, pst_model *m, ps
 pst_err pst_ckpt_read(const char *path, pst_dist *d, pst_model *m, pst_adamw *opt, pst_ckpt_meta *meta) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   memset(meta, 0, sizeof *meta);
-  hid_t fapl = file_access(d);
+  hid_t fapl = file_access(d, NULL);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
   H5Pclose(fapl);
   pst_err rc = PST_OK;

@@ -361,6 +361,7 @@ static pst_err save_checkpoint(run_state *s, long epoch, long cursor) {
   meta.sparsity = s->tr.sparsity;
   meta.seed = s->cfg.seed;
   meta.sparse = s->cfg.ckpt_sparse || s->tr.step == s->tr.total_steps; /* the final one holds the sparse model */
+  meta.mpiio_hints = s->cfg.ckpt_mpiio_hints;
   snprintf(meta.base_model, sizeof meta.base_model, "%s", s->base_model);
   memcpy(meta.base_sha256, s->base_sha256, sizeof meta.base_sha256);
   size_t len = 0;

@@ -161,6 +161,12 @@ check "ckpt.sparse = true: every checkpoint holds /sparse" grep -q '^  blk.0.fc2
 "$PST" train -c "$tmp/text.ini" train.steps=3 train.eval_every=0 "train.run_dir=$tmp/text_r" \
   --resume "$tmp/text_t/checkpoints/ckpt-00000001.h5" >"$tmp/out" 2>"$tmp/err"
 check "resume from a checkpoint without /sparse" grep -q "resumed from .*ckpt-00000001.h5" "$tmp/err"
+# ckpt.mpiio_hints reach MPI_File_open through HDF5; a malformed item is refused by name
+"$PST" train -c "$tmp/text.ini" train.steps=2 train.eval_every=0 ckpt.mpiio_hints=romio_cb_write=enable,cb_nodes=1 \
+  "train.run_dir=$tmp/text_h" >"$tmp/out" 2>"$tmp/err" && "$PST" inspect "$tmp/text_h/checkpoints/ckpt-00000002.h5" >"$tmp/ih" 2>&1
+check "ckpt.mpiio_hints: the checkpoint is written and verifies" grep -q "^checksums: all [0-9]* datasets verified" "$tmp/ih"
+expect_fail "ckpt.mpiio_hints with a blank" "ckpt.mpiio_hints: ' cb_nodes=2' is not key=value" train -c "$tmp/text.ini" \
+  "ckpt.mpiio_hints=striping_factor=8, cb_nodes=2"
 expect_fail "prep file with another seq_len" "prepared with seq_len 32 but train.seq_len is 16" train -c "$tmp/text.ini" \
   data.format=prep "data.train=$tmp/data.h5" train.seq_len=16
 head -c 3000 "$tmp/data.h5" >"$tmp/cut.h5"
