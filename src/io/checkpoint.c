@@ -506,7 +506,7 @@ static pst_err write_all(hid_t f, pst_dist *d, pst_model *m, const pst_adamw *op
     free(wbuf);
     if (sp >= 0) H5Gclose(sp);
   }
-  if (!rc) { /* every dataset's content checksum, summed over the ranks' slabs */
+  if (!(rc = agree(d, rc))) { /* every dataset's content checksum, summed over the ranks' slabs */
     xsum_reduce(d, &xs);
     for (int i = 0; i < xs.n && !rc; i++)
       if (pst_h5_xsum_write(f, xs.path[i], xs.v[i]) < 0) {
