@@ -578,15 +578,17 @@ static void test_register(void **state) {
     const char *frozen[3];
   } T[] = {
       {"pst", {"x.U", "x.V", "x.A", "x.B", "x.R", "x.C", NULL}, {"x.w", "x.b", NULL}},
-      {"dense", {"x.w", NULL}, {"x.b", NULL}},
+      {"dense", {"x.w", "x.b", NULL}, {NULL}}, /* full fine-tuning: the bias trains too */
       {"lora", {"x.U", "x.V", NULL}, {"x.w", "x.b", NULL}},
       {"magnitude", {"x.U", "x.V", NULL}, {"x.w", "x.b", NULL}},
       {"movement", {"x.U", "x.V", "x.S", NULL}, {"x.w", "x.b", NULL}},
       {"soft-movement", {"x.U", "x.V", "x.S", NULL}, {"x.w", "x.b", NULL}},
+      {"magnitude-full", {"x.w", "x.b", NULL}, {NULL}},
+      {"movement-full", {"x.w", "x.b", "x.S", NULL}, {NULL}},
   };
   assert_null(pst_method_find("Pst"));
   assert_null(pst_method_find("sparse"));
-  for (int k = 0; k < NMETHODS; k++) {
+  for (int k = 0; k < (int)(sizeof T / sizeof T[0]); k++) {
     const pst_method *me = pst_method_find(T[k].method);
     assert_non_null(me);
     assert_string_equal(me->name, T[k].method);
