@@ -81,6 +81,7 @@ typedef struct pst_config {
   int eval_generate;        /* data-to-text: decode and score the dev set at each evaluation */
   long eval_generate_max;   /* decode only the first N dev inputs (0 = all) */
   char meteor_jar[PST_PATH_MAX]; /* METEOR 1.5 jar (empty: look for it; unavailable otherwise) */
+  char eval_sparse[8];      /* auto | on | off: sparse kernels for masked linears in inference */
   /* not a key: directory of the config file; relative paths resolve against it */
   char base_dir[PST_PATH_MAX];
 } pst_config;

@@ -15,6 +15,7 @@
 
 #include "pst/core.h"
 #include "pst/params.h"
+#include "pst/sparse.h"
 
 enum { PST_MASK_NONE = 0, PST_MASK_TOPK = 1, PST_MASK_THRESHOLD = 2 };
 
@@ -59,6 +60,8 @@ typedef struct {
   uint8_t *mask;                          /* [m*n], NULL when the method has no mask */
   const float *W_inf;                     /* inference only: the folded M ⊙ W' [m,n] that
                                              pst_linear_forward uses as is; NULL in training */
+  const pst_csr *W_sp;                    /* inference only: M ⊙ W' as CSR (sparse.h), used
+                                             before W_inf and the training path when set */
 } pst_linear;
 
 /* Scratch shared by all layers: two m x n buffers (the effective weight or the score, and G),
@@ -69,6 +72,8 @@ typedef struct {
   float *rows, *partial;
   long cap, max_dim;
   int max_rank, nthreads;
+  float *sp;        /* spmm_forward's scratch while sparse weights are folded (else NULL) */
+  size_t sp_cap;    /* its floats */
 } pst_linear_scratch;
 
 /* Register this layer's tensors (global weight [gm, gn]; sh = NULL: not sharded) under
@@ -91,7 +96,9 @@ void pst_linear_effective(const pst_linear *L, const pst_linear_opts *o, float *
 void pst_linear_score(const pst_linear *L, const pst_linear_opts *o, float *out, pst_linear_scratch *s);
 /* Recompute the mask for sparsity s from the current tensors (once per optimizer step). */
 pst_err pst_linear_update_mask(pst_linear *L, const pst_linear_opts *o, double sparsity, pst_linear_scratch *s);
-/* out[N,m] = inp[N,n] (M ⊙ W')^T + bias (no bias where add_bias = 0: a partial sum). */
+/* out[N,m] = inp[N,n] (M ⊙ W')^T + bias (no bias where add_bias = 0: a partial sum): on W_sp
+ * (spmm_forward; needs s->sp of spmm_scratch_floats(N, m, n)), else W_inf, else the weight
+ * formed from the trainables. */
 void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *out, const float *inp, int N,
                         pst_linear_scratch *s);
 /* Given dout[N,m] and the forward input inp[N,n]: dinp += dout (M ⊙ W') (skipped if NULL),

@@ -36,9 +36,20 @@ pst_err pst_model_forward(pst_model *m, const pst_batch *batch, double *loss);
 /* Backward pass of the last forward; trainable gradients accumulate scaled by dloss. */
 pst_err pst_model_backward(pst_model *m, const pst_batch *batch, float dloss);
 
+/* Inference weights (src/model/fold.c): each masked linear's M ⊙ W' becomes CSR for the sparse
+ * kernels where eval.sparse says so (auto: its kept share is below the measured crossover for
+ * products of `rows` tokens; on; off); with fold_dense the other linears get their M ⊙ W'
+ * folded dense (decoding), without it they stay on the training path (evaluation: no dense
+ * copy). Forward passes use them until unfold (forward only: no backward in between). */
+pst_err pst_model_fold_weights(pst_model *m, int rows, int fold_dense);
+void pst_model_unfold_weights(pst_model *m);
+/* How many linears currently run on sparse weights, of how many. */
+void pst_model_sparse_share(const pst_model *m, long *sparse_layers, long *layers);
+
 /* Decoding with a key/value cache (gpt2, llama; src/model/infer.c).
  * infer_begin folds every layer's mask and trainables into one effective weight M ⊙ W' (the
- * sparse model the run produced; dense keeps W0), releases the training activations and
+ * sparse model the run produced, sparse or dense per layer as pst_model_fold_weights; dense
+ * keeps W0), releases the training activations and
  * allocates a cache of `rows` sequences x `max_len` positions and activations for passes of up
  * to `max_tokens` tokens over up to `rows` sequences. infer_end frees all that and restores
  * the training activations (trainables and masks are untouched throughout). */

@@ -122,6 +122,7 @@ static const key_def KEYS[] = {
     {"generate", "batch", K_INT, F(gen_batch), "8", 1, 1 << 20, NULL, "prompts decoded together"},
     {"eval", "generate", K_BOOL, F(eval_generate), "false", 0, 0, NULL, "data-to-text: decode the dev inputs with [generate] at each evaluation and score them (BLEU selects the best)"},
     {"eval", "generate_max", K_LONG, F(eval_generate_max), "0", 0, 1e15, NULL, "decode only the first N dev inputs (0 = all)"},
+    {"eval", "sparse", K_ENUM, F(eval_sparse), "auto", 0, 0, "auto|on|off", "evaluation and generation (never training) run each masked linear on the sparse kernels (CSR, include/pst/sparse.h): auto = where its kept share is below the measured crossover (bench/RESULTS.md), on = every masked linear, off = none"},
     {"eval", "meteor_jar", K_STR, F(meteor_jar), "", 0, 0, NULL, "METEOR 1.5 jar for the scores (empty: PST_METEOR_JAR or the reference stack; else METEOR is reported unavailable)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))

@@ -2,8 +2,9 @@
  * llama.c for the LLaMA family) run over passes of new tokens (model_internal.h, pst_pass)
  * whose keys and values are appended to a per-layer cache [rows, Tmax, Kl]; the head runs on
  * one hidden row per sequence (the token whose next-token logits are wanted).
- * Weights: each layer's M ⊙ W' is computed once (pst_linear.W_inf), so a pass costs one
- * matrix product per layer, as in any inference engine. BERT (an encoder) does not decode. */
+ * Weights: each layer's M ⊙ W' is computed once (fold.c: CSR in pst_linear.W_sp where
+ * eval.sparse picks the sparse kernels, else dense in W_inf), so a pass costs one matrix
+ * product per layer, as in any inference engine. BERT (an encoder) does not decode. */
 #include <omp.h>
 #include <string.h>
 
@@ -11,36 +12,12 @@
 #include "pst/blas.h"
 
 void pst_model_infer_free(pst_model *m) {
-  for (int l = 0; m->blocks && l < m->cfg.layers; l++) /* blocks is NULL when creation failed early */
-    for (int j = 0; j < m->nlin; j++) m->blocks[l].lin[j].W_inf = NULL;
-  pst_free(m->w_inf);
+  pst_model_unfold_weights(m);
   pst_free(m->kv_k);
   pst_free(m->kv_v);
   pst_free(m->kv_tmp);
   pst_free(m->att_scratch);
-  m->w_inf = m->kv_k = m->kv_v = m->kv_tmp = m->att_scratch = NULL;
-}
-
-/* Every layer's effective weight into one buffer (dense: W0 itself, nothing to fold). */
-static pst_err fold_weights(pst_model *m) {
-  if (!m->lopts.method->lowrank_w && m->lopts.method->mask == PST_MASK_NONE) {
-    for (int l = 0; l < m->cfg.layers; l++)
-      for (int j = 0; j < m->nlin; j++) m->blocks[l].lin[j].W_inf = m->blocks[l].lin[j].W0;
-    return PST_OK;
-  }
-  size_t total = 0;
-  for (int l = 0; l < m->cfg.layers; l++)
-    for (int j = 0; j < m->nlin; j++) total += (size_t)m->blocks[l].lin[j].m * m->blocks[l].lin[j].n;
-  PST_CHECK(pst_calloc((void **)&m->w_inf, total, sizeof(float), "folded weights"));
-  float *p = m->w_inf;
-  for (int l = 0; l < m->cfg.layers; l++)
-    for (int j = 0; j < m->nlin; j++) {
-      pst_linear *L = &m->blocks[l].lin[j];
-      pst_linear_effective(L, &m->lopts, p, &m->scratch);
-      L->W_inf = p;
-      p += (size_t)L->m * L->n;
-    }
-  return PST_OK;
+  m->kv_k = m->kv_v = m->kv_tmp = m->att_scratch = NULL;
 }
 
 int pst_model_vocab(const pst_model *m) { return m->V; }
@@ -55,8 +32,6 @@ pst_err pst_model_infer_begin(pst_model *m, int rows, int max_len, int max_token
   if (max_len > pst_model_max_positions(m))
     PST_ERR(PST_ERR_ARG, "%d positions (prompt + new tokens) exceed the model's %d (model.max_positions)", max_len,
             pst_model_max_positions(m));
-  pst_err rc = fold_weights(m);
-  if (rc) goto fail;
   m->blas_threads = pst_blas_get_threads();
   pst_blas_set_threads(1); /* the products split their rows over OpenMP (matmul_forward_split) */
   pst_model_free_activations(m);
@@ -69,7 +44,9 @@ pst_err pst_model_infer_begin(pst_model *m, int rows, int max_len, int max_token
   m->kv_rows = rows;
   m->kv_Tmax = max_len;
   const size_t cache = (size_t)m->cfg.layers * rows * max_len * m->Kl;
-  if ((rc = pst_model_alloc_activations(m)) || (rc = pst_calloc((void **)&m->kv_k, cache, sizeof(float), "key cache")) ||
+  pst_err rc;
+  /* decoding steps (one token per sequence) dominate: the sparse/dense choice is theirs */
+  if ((rc = pst_model_fold_weights(m, rows, 1)) || (rc = pst_model_alloc_activations(m)) || (rc = pst_calloc((void **)&m->kv_k, cache, sizeof(float), "key cache")) ||
       (rc = pst_calloc((void **)&m->kv_v, cache, sizeof(float), "value cache")) ||
       (rc = pst_calloc((void **)&m->kv_tmp, (size_t)rows * max_len * m->Kl, sizeof(float), "cache reorder buffer")) ||
       (rc = pst_calloc((void **)&m->att_scratch, (size_t)omp_get_max_threads() * max_len, sizeof(float),
@@ -83,7 +60,7 @@ fail:
 }
 
 pst_err pst_model_infer_end(pst_model *m) {
-  const int was = m->w_inf != NULL || m->infer;
+  const int was = m->infer;
   pst_model_infer_free(m);
   if (was && m->blas_threads > 0) pst_blas_set_threads(m->blas_threads);
   if (!m->infer) return PST_OK;

@@ -104,7 +104,8 @@ struct pst_model {
    * aside, a key/value cache [L][rows][Tmax][Kl] and the head's gathered rows */
   int infer, train_B, train_T, blas_threads; /* OpenBLAS threads to restore after decoding */
   int kv_rows, kv_Tmax;
-  float *w_inf;                  /* the folded weights of every layer (NULL for dense) */
+  float *w_inf;                  /* the folded dense weights (fold.c; NULL when none) */
+  pst_csr *w_sp;                 /* [layers * nlin] sparse weights (fold.c; NULL when none) */
   float *kv_k, *kv_v, *kv_tmp;   /* caches; kv_tmp [rows, Tmax, Kl] for reordering */
   float *att_scratch;            /* [threads, Tmax] */
   /* backward buffers */

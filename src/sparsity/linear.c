@@ -120,6 +120,7 @@ void pst_linear_scratch_free(pst_linear_scratch *s) {
   pst_free(s->w2);
   pst_free(s->rows);
   pst_free(s->partial);
+  pst_free(s->sp);
   memset(s, 0, sizeof *s);
 }
 
@@ -261,6 +262,10 @@ void pst_linear_effective(const pst_linear *L, const pst_linear_opts *o, float *
 
 void pst_linear_forward(const pst_linear *L, const pst_linear_opts *o, float *out, const float *inp, int N,
                         pst_linear_scratch *s) {
+  if (L->W_sp) { /* inference on the sparse weight */
+    spmm_forward(out, inp, L->W_sp, L->add_bias ? L->bias : NULL, N, s->sp);
+    return;
+  }
   if (L->W_inf) { /* decoding: the folded weight, rows split over the threads */
     matmul_forward_split(out, inp, L->W_inf, L->add_bias ? L->bias : NULL, N, L->n, L->m);
     return;

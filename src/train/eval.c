@@ -54,10 +54,15 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
   memset(res, 0, sizeof *res);
   pst_batch b;
   PST_CHECK(pst_batch_alloc(&b, B, T, task));
+  /* masked linears below the crossover run on the sparse kernels (eval.sparse) */
+  pst_err rc = pst_model_fold_weights(m, B * T, 0);
+  if (rc) {
+    pst_batch_free(&b);
+    PST_CHECK(rc);
+  }
   long *order = malloc((size_t)d->n * sizeof(long));
   int *pred = calloc((size_t)d->n, sizeof(int)), *gold = calloc((size_t)d->n, sizeof(int));
   double *pf = calloc((size_t)d->n, sizeof(double)), *gf = calloc((size_t)d->n, sizeof(double));
-  pst_err rc = PST_OK;
   if (!order || !pred || !gold || !pf || !gf) {
     pst_err_set(PST_ERR_MEM, __FILE__, __LINE__, __func__, "out of memory for evaluation");
     rc = PST_ERR_MEM;
@@ -123,6 +128,7 @@ pst_err pst_evaluate(pst_model *m, const pst_dataset *d, pst_task task, int B, i
     res->loss = weight_sum > 0 ? loss_sum / weight_sum : 0;
     rc = score(res, task, glue_task, num_labels, d->n, pred, gold, pf, gf);
   }
+  pst_model_unfold_weights(m);
   free(order);
   free(pred);
   free(gold);

@@ -652,7 +652,7 @@ static void test_help_lists_every_key(void **state) {
     assert_contains(hbuf, want);
     nkeys++;
   }
-  assert_int_equal(nkeys, 97); /* every field of pst_config except base_dir */
+  assert_int_equal(nkeys, 98); /* every field of pst_config except base_dir */
   assert_contains(hbuf, "[pst|dense|lora|magnitude|movement|soft-movement|magnitude-full|movement-full]");
   free(buf);
   free(hbuf);
