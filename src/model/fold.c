@@ -71,6 +71,8 @@ pst_err pst_model_fold_weights(pst_model *m, int rows, int fold_dense) {
       p += (size_t)L->m * L->n;
     }
   }
+  pst_log(2, "pst: %d of %d linears on sparse weights (eval.sparse = %s, products of %d tokens)\n", nsparse, nl,
+          m->cfg.eval_sparse, rows);
   return PST_OK;
 fail:
   pst_err_trace(__FILE__, __LINE__, __func__);

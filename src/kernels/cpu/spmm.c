@@ -20,11 +20,14 @@
 #define SP_KERNEL
 #endif
 
-/* Density below which the sparse product wins (bench/spmm.sh on the 2-core Xeon, 2026-12-02;
- * bench/RESULTS.md "Sparse inference"): decoding (N <= 8) is memory-bound, the batched product
- * compute-bound. */
-#define CROSSOVER_DECODE 0.55
-#define CROSSOVER_BATCH 0.30
+/* Density below which the sparse product wins (bench/bench_spmm, 768 x 768 layers cycled so the
+ * weights come from memory, 1 thread, AMD EPYC (AVX2), 2026-12-02; bench/RESULTS.md "Sparse
+ * inference"). Decoding (N <= 8) is memory-bound: one token 1.09x at density 0.5, 1.69x at
+ * 0.3, 5.0x at 0.1; eight tokens 1.57x at 0.5. Batches (N = 1024) are compute-bound: 0.85x at
+ * 0.3, 1.28x at 0.2, 2.1x at 0.1. The thresholds sit below the break-even points, so that a
+ * layer at 50 % never runs slower than dense. */
+#define CROSSOVER_DECODE 0.40
+#define CROSSOVER_BATCH 0.20
 #define DECODE_ROWS 8
 
 int pst_sparse_pays(double density, int N) {
