@@ -15,6 +15,7 @@
 #include "pst/rng.h"
 #include "pst/sparsity.h"
 #include "pst/train.h"
+#include "shapes.h"
 
 static int cmp_desc(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
@@ -72,21 +73,8 @@ int main(int argc, char **argv) {
   }
   pst_config cfg;
   pst_config_defaults(&cfg);
-  const int llama = !strcmp(shape, "smollm2"), gpt2 = !strncmp(shape, "gpt2", 4), lm = gpt2 || llama;
-  if (llama) { /* SmolLM2-135M: LLaMA architecture, grouped-query attention, tied head */
-    cfg.hidden = 576, cfg.layers = 30, cfg.heads = 9, cfg.kv_heads = 3, cfg.ffn = 1536, cfg.vocab = 49152;
-    cfg.max_positions = 8192, cfg.rope_theta = 100000, cfg.ln_eps = 1e-5;
-  } else if (!strcmp(shape, "bert-base") || !strcmp(shape, "gpt2-small")) {
-    cfg.hidden = 768, cfg.layers = 12, cfg.heads = 12, cfg.ffn = 3072;
-    cfg.vocab = gpt2 ? 50257 : 30522, cfg.max_positions = gpt2 ? 1024 : 512;
-  } else if (!strcmp(shape, "bert-tiny")) {
-    cfg.hidden = 64, cfg.layers = 2, cfg.heads = 4, cfg.ffn = 128, cfg.vocab = 1000, cfg.max_positions = 512;
-  } else {
-    fprintf(stderr, "bench_step: unknown shape %s (bert-base, bert-tiny, gpt2-small, smollm2)\n", shape);
-    return 2;
-  }
-  strcpy(cfg.arch, llama ? "llama" : gpt2 ? "gpt2" : "bert");
-  strcpy(cfg.task, lm ? "lm" : "classify");
+  if (bench_shape(&cfg, shape)) return 2;
+  const int lm = strcmp(cfg.arch, "bert") != 0;
   snprintf(cfg.method, sizeof cfg.method, "%s", method);
   cfg.seq_len = seq, cfg.batch_size = batch;
   cfg.sparsity_init = cfg.sparsity_final = 0.5;
