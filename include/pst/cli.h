@@ -11,13 +11,13 @@
 int pst_cli_config(int argc, char **argv, pst_config *cfg, int *verbose, const char **output,
                    void (*usage)(FILE *));
 
-/* The model of `pst generate` / `pst eval` (decoder.c): exactly one of config, ckpt, run;
- * overrides are key=value strings. */
+/* The model of `pst generate` / `pst eval` (decoder.c): exactly one of config, ckpt, run,
+ * sparse (a sparse inference file, export.h); overrides are key=value strings. */
 #include "pst/export.h"
 #include "pst/model.h"
 #include "pst/tokenizer.h"
 typedef struct {
-  const char *config, *ckpt, *run;
+  const char *config, *ckpt, *run, *sparse;
   pst_base_opts base;
   const char *tokenizer; /* overrides data.tokenizer (NULL: the config's) */
   const char **overrides;
@@ -31,7 +31,7 @@ int pst_cmd_generate(int argc, char **argv);
 int pst_cmd_eval(int argc, char **argv);
 int pst_cmd_inspect_model(int argc, char **argv);
 int pst_cmd_prep(int argc, char **argv);
-/* `pst inspect CKPT` and `pst export CKPT --format hf|csr OUT` (ckpt_cmd.c) */
+/* `pst inspect CKPT` and `pst export CKPT --format hf|csr|sparse OUT` (ckpt_cmd.c) */
 int pst_cmd_inspect(int argc, char **argv);
 int pst_cmd_export(int argc, char **argv);
 /* `pst grid expand|status|collect` (grid_cmd.c) */

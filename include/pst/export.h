@@ -30,7 +30,17 @@
  *                    resolved INI text of /meta/config)
  *   /sparse/<layer>/rowptr int64 [m+1], col int32 [nnz], val f32 [nnz] (copied from the
  *                    checkpoint; attributes nnz and shape [m, n] = out x in), bias f32 [m]
- * chunked with Fletcher32, written to OUT.tmp.<pid> and renamed. */
+ * chunked with Fletcher32, written to OUT.tmp.<pid> and renamed.
+ *
+ * Sparse inference export (pst_export_sparse) writes a safetensors file (format
+ * "pst-sparse-inference", version 1, in __metadata__ with step, sparsity, base_model and the
+ * run's config text) that runs without the base model or the checkpoint:
+ *   <layer>.rowptr I64 [m+1], <layer>.col U16 [nnz], <layer>.val F32 [nnz]   each masked
+ *                    linear's M ⊙ W' [m, n] (out x in) as CSR (n <= 65536), rows in order,
+ *                    columns ascending; exact zeros of W' inside the mask are dropped
+ *   <layer>.w F32 [m, n]   a linear without a mask (dense, lora): its effective weight
+ *   every other tensor of the model (embeddings, norms, biases, head) F32 under its pst name
+ * ordered I64, F32, U16 so that every array is aligned in the mapping. */
 #ifndef PST_EXPORT_H
 #define PST_EXPORT_H
 
@@ -100,5 +110,17 @@ typedef struct {
 pst_err pst_export_hf(const char *ckpt, const char *dir, const pst_export_opts *opts);
 /* Compact CSR HDF5 file (see the top of this file). An existing out is an error unless force. */
 pst_err pst_export_csr(const char *ckpt, const char *out, const pst_export_opts *opts);
+/* Sparse inference file (see the top of this file; src/io/sparse_model.c). An existing out is
+ * an error unless force. */
+pst_err pst_export_sparse(const char *ckpt, const char *out, const pst_export_opts *opts);
+/* A model for inference from a sparse inference file: its stored config with key=value
+ * overrides (generate.*, eval.*), activations for B x T, every tensor read, each masked linear
+ * on the file's mapped CSR (checked once here: shapes, row pointers, column range; errors name
+ * the file and tensor). The model runs forward passes and decoding only. */
+pst_err pst_sparse_model_load(const char *path, const char *const *overrides, int noverrides, int B, int T,
+                              pst_model **model, pst_config *cfg);
+/* A config stored as INI text (a checkpoint's /meta/config, a sparse file's metadata), finalized;
+ * relative paths stay relative to the current directory. Errors name `what`. */
+pst_err pst_config_from_stored(const char *text, pst_config *cfg, const char *what);
 
 #endif

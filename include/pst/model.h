@@ -16,6 +16,7 @@
 #include "pst/config.h"
 #include "pst/core.h"
 #include "pst/params.h"
+#include "pst/sparse.h"
 
 typedef struct pst_model pst_model;
 
@@ -43,8 +44,18 @@ pst_err pst_model_backward(pst_model *m, const pst_batch *batch, float dloss);
  * copy). Forward passes use them until unfold (forward only: no backward in between). */
 pst_err pst_model_fold_weights(pst_model *m, int rows, int fold_dense);
 void pst_model_unfold_weights(pst_model *m);
+/* Set eval.sparse (auto | on | off) of a model built before the overrides were read. */
+void pst_model_set_sparse_mode(pst_model *m, const char *mode);
 /* How many linears currently run on sparse weights, of how many. */
 void pst_model_sparse_share(const pst_model *m, long *sparse_layers, long *layers);
+/* Inference-only models (a sparse file, export.h): linear i (pst_model_linear_name) runs on
+ * the CSR `a` from now on, through every fold and unfold; its dense weight is never read (nor
+ * touched: it costs no memory). a's arrays stay the caller's and must outlive the model; it is
+ * checked (pst_csr_validate; errors name origin, e.g. the file, and the layer). One process only. */
+pst_err pst_model_set_sparse(pst_model *m, int i, const pst_csr *a, const char *origin);
+/* Release `handle` with `release` when the model is destroyed (a mapped file holding arrays
+ * given to pst_model_set_sparse). */
+void pst_model_hold(pst_model *m, void *handle, void (*release)(void *));
 
 /* Decoding with a key/value cache (gpt2, llama; src/model/infer.c).
  * infer_begin folds every layer's mask and trainables into one effective weight M ⊙ W' (the

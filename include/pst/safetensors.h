@@ -19,7 +19,7 @@
 #include "pst/core.h"
 #include "pst/params.h"
 
-/* Supported element types. Other safetensors dtypes (I8, U16, F8_E4M3, ...) are
+/* Supported element types. Other safetensors dtypes (I8, U32, F8_E4M3, ...) are
  * rejected on open with an error naming the dtype. */
 typedef enum {
   PST_DT_F32,
@@ -29,7 +29,8 @@ typedef enum {
   PST_DT_I64,
   PST_DT_U8,
   PST_DT_BOOL,
-  PST_DT_F64
+  PST_DT_F64,
+  PST_DT_U16     /* column indices of the sparse inference file (export.h) */
 } pst_dtype;
 
 #define PST_ST_MAX_DIM 8

@@ -29,7 +29,8 @@ static void inspect_usage(FILE *f) {
 static void export_usage(FILE *f) {
   fprintf(f,
           "usage: pst export CKPT.h5 --format hf DIR [options]\n"
-          "       pst export CKPT.h5 --format csr OUT.h5 [options]\n\n"
+          "       pst export CKPT.h5 --format csr OUT.h5 [options]\n"
+          "       pst export CKPT.h5 --format sparse OUT.safetensors [options]\n\n"
           "Rebuilds the model a checkpoint was trained from: the config stored in it (/meta/config),\n"
           "the base weights that config names (model.hf_dir, model.weights, or random from\n"
           "train.seed; a base file whose SHA-256 differs from the checkpoint's base_sha256 is a\n"
@@ -49,7 +50,12 @@ static void export_usage(FILE *f) {
           "                    /sparse/<layer>/bias f32 [m]   the layer's bias (from the base)\n"
           "                    root attributes: format, version, step, sparsity, base_model,\n"
           "                      base_sha256, and config = the resolved INI text of the run\n"
-          "                  Every dataset is chunked with a Fletcher32 checksum.\n\n"
+          "                  Every dataset is chunked with a Fletcher32 checksum.\n"
+          "--format sparse OUT  the model for inference alone (safetensors, format\n"
+          "                  \"pst-sparse-inference\" v1; `pst generate --sparse OUT` runs it): each\n"
+          "                  masked linear as CSR <layer>.rowptr I64, .col U16, .val F32 (read in place\n"
+          "                  from the file's mapping: no dense copy), every other tensor F32, the\n"
+          "                  run's config in the metadata.\n\n"
           "Output is written under a temporary name and renamed into place. An existing non-empty\n"
           "DIR (or an existing OUT.h5) is refused unless --force.\n"
           "options:\n"
@@ -303,7 +309,7 @@ int pst_cmd_export(int argc, char **argv) {
     }
   }
   if (!ckpt || !out || !format) {
-    fprintf(stderr, "pst export: %s\n\n", !ckpt ? "no checkpoint given" : !format ? "no --format given (hf or csr)"
+    fprintf(stderr, "pst export: %s\n\n", !ckpt ? "no checkpoint given" : !format ? "no --format given (hf, csr or sparse)"
                                                                                     : "no output given");
     export_usage(stderr);
     return 2;
@@ -313,8 +319,10 @@ int pst_cmd_export(int argc, char **argv) {
     rc = pst_export_hf(ckpt, out, &o);
   } else if (!strcmp(format, "csr")) {
     rc = pst_export_csr(ckpt, out, &o);
+  } else if (!strcmp(format, "sparse")) {
+    rc = pst_export_sparse(ckpt, out, &o);
   } else {
-    fprintf(stderr, "pst export: --format '%s' is unknown (hf or csr)\n", format);
+    fprintf(stderr, "pst export: --format '%s' is unknown (hf, csr or sparse)\n", format);
     return 2;
   }
   if (rc) {

@@ -3,6 +3,8 @@
  *                                  untrained (zero-shot) unless model.weights holds trainables
  *   --ckpt CKPT.h5                 a training checkpoint: base + trainables, masks recomputed
  *   --run RUN_DIR                  the run's best checkpoint (results.json), else its newest
+ *   --sparse FILE                  a sparse inference file (pst export --format sparse): the
+ *                                  masked linears stay CSR in the file's mapping
  * plus the tokenizer of its config (NULL when it names none). For a checkpoint, key=value may only set [generate] and
  * [eval] keys (the model is the trained one). */
 #include <jansson.h>
@@ -51,10 +53,21 @@ static pst_err apply_overrides(pst_config *cfg, const pst_decoder_src *s, int ck
 pst_err pst_decoder_open(const pst_decoder_src *s, pst_config *cfg, pst_model **m, pst_tokenizer **tok) {
   *m = NULL;
   *tok = NULL;
-  const int nsrc = !!s->config + !!s->ckpt + !!s->run;
-  if (nsrc != 1) PST_ERR(PST_ERR_ARG, "give exactly one model: -c CONFIG.ini, --ckpt CKPT.h5 or --run RUN_DIR");
+  const int nsrc = !!s->config + !!s->ckpt + !!s->run + !!s->sparse;
+  if (nsrc != 1)
+    PST_ERR(PST_ERR_ARG, "give exactly one model: -c CONFIG.ini, --ckpt CKPT.h5, --run RUN_DIR or --sparse FILE");
   pst_err rc;
-  if (s->config) {
+  if (s->sparse) {
+    for (int i = 0; i < s->noverrides; i++)
+      if (strncmp(s->overrides[i], "generate.", 9) && strncmp(s->overrides[i], "eval.", 5))
+        PST_ERR(PST_ERR_CONFIG, "'%s': with a sparse file only generate.* and eval.* keys can be set", s->overrides[i]);
+    rc = pst_sparse_model_load(s->sparse, s->overrides, s->noverrides, 1, 1, m, cfg);
+    if (!rc) { /* where the tokenizer is when the stored paths do not resolve here */
+      if (s->tokenizer) snprintf(cfg->tokenizer, sizeof cfg->tokenizer, "%s", s->tokenizer);
+      if (s->base.gguf) snprintf(cfg->gguf, sizeof cfg->gguf, "%s", s->base.gguf);
+      if (s->base.hf_dir) snprintf(cfg->hf_dir, sizeof cfg->hf_dir, "%s", s->base.hf_dir);
+    }
+  } else if (s->config) {
     pst_config_defaults(cfg);
     PST_CHECK(pst_config_load(cfg, s->config));
     PST_CHECK(apply_overrides(cfg, s, 0));
@@ -87,6 +100,7 @@ pst_err pst_decoder_open(const pst_decoder_src *s, pst_config *cfg, pst_model **
     pst_ckpt_meta_free(&meta);
     rc = apply_overrides(cfg, s, 1);
     if (!rc) rc = pst_config_finalize(cfg);
+    if (!rc) pst_model_set_sparse_mode(*m, cfg->eval_sparse); /* the model was built before the overrides */
   }
   if (!rc && strcmp(cfg->arch, "gpt2") && strcmp(cfg->arch, "llama")) {
     rc = PST_ERR_CONFIG;

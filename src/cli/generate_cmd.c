@@ -16,11 +16,14 @@
 
 static void generate_usage(FILE *f) {
   fprintf(f,
-          "usage: pst generate (-c CONFIG.ini | --ckpt CKPT.h5 | --run RUN_DIR) [key=value ...]\n"
+          "usage: pst generate (-c CONFIG.ini | --ckpt CKPT.h5 | --run RUN_DIR | --sparse FILE) [key=value ...]\n"
           "                    (--prompt TEXT ... | --prompts FILE [--format F]) [options] [-o OUT]\n\n"
           "Decodes with a GPT-2 or LLaMA-family model: the config's base model (zero-shot), a training\n"
           "checkpoint, or a run's best (else newest) checkpoint: the sparse model PST produced, masks\n"
-          "applied. Semantics of transformers' generate(): greedy, beam search, sampling.\n\n"
+          "applied; or a sparse inference file (pst export --format sparse), whose masked weights stay\n"
+          "compressed (no dense copy in memory). Masked layers run on sparse kernels where that is\n"
+          "faster (eval.sparse = auto | on | off). Semantics of transformers' generate(): greedy, beam\n"
+          "search, sampling.\n\n"
           "Prompts:\n"
           "  --prompt TEXT          a prompt (repeatable)\n"
           "  --prompts FILE         prompts from a file; --format lines (default) | ids (token ids per line)\n"
@@ -47,7 +50,7 @@ static void generate_usage(FILE *f) {
 
 static void eval_usage(FILE *f) {
   fprintf(f,
-          "usage: pst eval (-c CONFIG.ini | --ckpt CKPT.h5 | --run RUN_DIR) [key=value ...]\n"
+          "usage: pst eval (-c CONFIG.ini | --ckpt CKPT.h5 | --run RUN_DIR | --sparse FILE) [key=value ...]\n"
           "                [--data FILE] [--format e2e|e2e_lora|dart|webnlg] [--max N] [decoding options]\n"
           "                [-o HYPOTHESES] [--scores SCORES.json]\n\n"
           "Decodes the distinct inputs of a data-to-text split (default: the config's data.dev and\n"
@@ -132,6 +135,9 @@ static int parse(int argc, char **argv, gen_args *a, char ***keep, int eval) {
     } else if (!strcmp(o, "--run")) {
       NEED();
       a->src.run = v;
+    } else if (!strcmp(o, "--sparse")) {
+      NEED();
+      a->src.sparse = v;
     } else if (!strcmp(o, "--hf-dir")) {
       NEED();
       a->src.base.hf_dir = v;

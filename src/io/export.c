@@ -370,9 +370,7 @@ pst_err pst_ckpt_inspect(const char *path, pst_ckpt_info *info) {
 
 /* ---- rebuilding the model ---- */
 
-/* The config stored in a checkpoint (pst_config_load reads files: through a temporary one).
- * Relative paths in it stay relative to the current directory (base_dir "."). */
-static pst_err config_from_text(const char *text, pst_config *cfg) {
+pst_err pst_config_from_stored(const char *text, pst_config *cfg, const char *what) {
   const char *td = getenv("TMPDIR");
   char tmpl[PST_PATH_MAX];
   snprintf(tmpl, sizeof tmpl, "%s/pst-config-XXXXXX", td && td[0] ? td : "/tmp");
@@ -389,7 +387,7 @@ static pst_err config_from_text(const char *text, pst_config *cfg) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", pst_err_message());
     pst_err_clear();
-    PST_ERR(rc, "the checkpoint's /meta/config does not load: %s", msg);
+    PST_ERR(rc, "%s: the stored config does not load: %s", what, msg);
   }
   strcpy(cfg->base_dir, ".");
   PST_CHECK(pst_config_finalize(cfg));
@@ -466,7 +464,7 @@ pst_err pst_ckpt_load_model(const char *path, const pst_base_opts *opts, int B, 
   pst_adamw opt = {NULL, NULL, 0};
   pst_ckpt_meta scratch;
   char hf[P1], gg[P1], wt[P1];
-  pst_err rc = config_from_text(meta->config_text, cfg);
+  pst_err rc = pst_config_from_stored(meta->config_text, cfg, path);
   if (!rc) rc = find_base(cfg, meta, opts, hf, gg, wt, sizeof hf);
   if (!rc) {
     check_base_sha(hf, gg[0] ? gg : wt, meta);

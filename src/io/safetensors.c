@@ -58,7 +58,7 @@ static const struct {
 } dtype_table[] = {
     {"F32", PST_DT_F32, 4}, {"F16", PST_DT_F16, 2}, {"BF16", PST_DT_BF16, 2},
     {"I32", PST_DT_I32, 4}, {"I64", PST_DT_I64, 8}, {"U8", PST_DT_U8, 1},
-    {"BOOL", PST_DT_BOOL, 1}, {"F64", PST_DT_F64, 8},
+    {"BOOL", PST_DT_BOOL, 1}, {"F64", PST_DT_F64, 8}, {"U16", PST_DT_U16, 2},
 };
 #define N_DTYPES ((int)(sizeof dtype_table / sizeof dtype_table[0]))
 

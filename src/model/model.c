@@ -255,8 +255,10 @@ void pst_model_destroy(pst_model *m) {
   pst_linear_scratch_free(&m->scratch);
   pst_free(m->masks);
   pst_model_infer_free(m);
+  pst_free(m->w_sp_fixed);
   pst_model_free_activations(m);
   pst_free(m->blocks);
+  if (m->held_release) m->held_release(m->held);
   pst_free(m);
 }
 

@@ -106,6 +106,10 @@ struct pst_model {
   int kv_rows, kv_Tmax;
   float *w_inf;                  /* the folded dense weights (fold.c; NULL when none) */
   pst_csr *w_sp;                 /* [layers * nlin] sparse weights (fold.c; NULL when none) */
+  pst_csr *w_sp_fixed;           /* [layers * nlin] inference-only models' CSR (pst_model_set_sparse;
+                                    rowptr NULL where a layer has none), else NULL */
+  void *held;                    /* released with held_release at destroy (pst_model_hold) */
+  void (*held_release)(void *);
   float *kv_k, *kv_v, *kv_tmp;   /* caches; kv_tmp [rows, Tmax, Kl] for reordering */
   float *att_scratch;            /* [threads, Tmax] */
   /* backward buffers */
