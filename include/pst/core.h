@@ -59,6 +59,11 @@ void pst_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* 64-byte aligned allocation, zero-filled; PST_ERR_MEM naming `what` on failure. */
 pst_err pst_calloc(void **out, size_t count, size_t size, const char *what);
 void pst_free(void *p);
+/* Zero-filled, page-aligned memory whose pages cost nothing until written (an anonymous
+ * mapping): for buffers that may stay partly untouched, such as the dense weights of the
+ * linears a sparse inference model never reads. Free with pst_free_pages and the same bytes. */
+pst_err pst_alloc_pages(void **out, size_t bytes, const char *what);
+void pst_free_pages(void *p, size_t bytes);
 
 /* Write n bytes to path atomically: path.tmp, then rename (a failure leaves path untouched). */
 pst_err pst_write_file(const char *path, const char *data, size_t n);

@@ -48,8 +48,10 @@ void pst_params_shard_last(pst_params *p, int dim, int64_t start, int64_t global
 void pst_params_partial_last(pst_params *p) { p->t[p->n - 1].tp_partial_grad = 1; }
 
 pst_err pst_params_alloc(pst_params *p, int with_grad) {
-  PST_CHECK(pst_calloc((void **)&p->data, p->total, sizeof(float), "parameters"));
-  if (with_grad) PST_CHECK(pst_calloc((void **)&p->grad, p->total, sizeof(float), "gradients"));
+  /* pages: a sparse inference model never touches the dense weights of its sparse linears,
+   * nor any gradient (params.h) */
+  PST_CHECK(pst_alloc_pages((void **)&p->data, p->total * sizeof(float), "parameters"));
+  if (with_grad) PST_CHECK(pst_alloc_pages((void **)&p->grad, p->total * sizeof(float), "gradients"));
   for (int i = 0; i < p->n; i++) {
     if (p->t[i].bind) *p->t[i].bind = p->data + p->t[i].offset;
     if (p->t[i].bind_grad) *p->t[i].bind_grad = p->grad ? p->grad + p->t[i].offset : NULL;
@@ -64,8 +66,8 @@ const pst_tensor_info *pst_params_find(const pst_params *p, const char *name) {
 }
 
 void pst_params_free(pst_params *p) {
-  pst_free(p->data);
-  pst_free(p->grad);
+  pst_free_pages(p->data, p->total * sizeof(float));
+  pst_free_pages(p->grad, p->grad ? p->total * sizeof(float) : 0);
   free(p->t);
   memset(p, 0, sizeof *p);
 }

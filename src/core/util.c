@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -48,6 +49,19 @@ pst_err pst_calloc(void **out, size_t count, size_t size, const char *what) {
 }
 
 void pst_free(void *p) { free(p); }
+
+pst_err pst_alloc_pages(void **out, size_t bytes, const char *what) {
+  *out = NULL;
+  if (bytes == 0) return PST_OK;
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) PST_ERR(PST_ERR_MEM, "out of memory mapping %zu bytes for %s: %s", bytes, what, strerror(errno));
+  *out = p;
+  return PST_OK;
+}
+
+void pst_free_pages(void *p, size_t bytes) {
+  if (p && bytes) munmap(p, bytes);
+}
 
 double pst_now(void) {
   struct timespec ts;

@@ -3,9 +3,10 @@
  * weights (export.h describes the layout).
  *
  * The file is safetensors (safetensors.h), read through its read-only mapping: each masked
- * linear's rowptr / col / val arrays are used in place by the sparse kernels (sparse.h), so
- * the dense W0 buffers of those layers are allocated (calloc: untouched pages) but never
- * written or read, and cost no memory. Tensors are ordered I64, then F32, then U16, so that
+ * linear's rowptr / col / val arrays are used in place by the sparse kernels (sparse.h), and so
+ * is every other F32 tensor (the model's pointers are rebound into the mapping), so the
+ * parameter buffers (pst_alloc_pages: untouched pages) are never written and cost no memory;
+ * a write through a rebound pointer would fault (the mapping is read-only). Tensors are ordered I64, then F32, then U16, so that
  * every array starts at a multiple of its element size (the data section is 8-aligned). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,15 @@ static pst_err mapped(const pst_safetensors *st, const char *lin, const char *pa
 
 static void close_file(void *st) { pst_st_close(st); }
 
+/* Whether model tensor t can point at file tensor ft's bytes p as they are: F32 of t's shape,
+ * 4-byte aligned, reached through a bound pointer. */
+static int in_place(const pst_st_tensor *ft, const pst_tensor_info *t, const void *p) {
+  if (ft->dtype != PST_DT_F32 || ft->ndim != t->ndim || !t->bind || (uintptr_t)p % sizeof(float)) return 0;
+  for (int d = 0; d < t->ndim; d++)
+    if (ft->shape[d] != t->shape[d]) return 0;
+  return 1;
+}
+
 pst_err pst_sparse_model_load(const char *path, const char *const *overrides, int noverrides, int B, int T,
                               pst_model **model, pst_config *cfg) {
   *model = NULL;
@@ -219,6 +229,11 @@ pst_err pst_sparse_model_load(const char *path, const char *const *overrides, in
       const size_t len = strlen(t->name);
       snprintf(nm, sizeof nm, "%.*s.rowptr", (int)(len > 2 ? len - 2 : 0), t->name);
       if (len > 2 && !strcmp(t->name + len - 2, ".w") && pst_st_find(st, nm)) continue; /* a sparse linear */
+      const pst_st_tensor *ft = pst_st_find(st, t->name);
+      if (ft && in_place(ft, t, pst_st_data(st, ft))) { /* used from the mapping: no copy */
+        *t->bind = (float *)pst_st_data(st, ft);
+        continue;
+      }
       rc = pst_st_read_param(st, t->name, t, tabs[k]->data + t->offset);
     }
   if (rc) {
