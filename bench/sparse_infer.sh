@@ -15,5 +15,5 @@ for shape in 768x768 3072x768 768x3072; do
 done
 "$here/bench_infer" --shape bert-base --mode encode --batch 8 --seq 128 --rounds 3
 for shape in gpt2-small smollm2; do
-  for b in 1 8; do "$here/bench_infer" --shape $shape --mode decode --batch $b --prompt 16 --new 32 --rounds 3; done
+  for b in 1 8; do "$here/bench_infer" --shape $shape --mode decode --batch $b --prompt 16 --new 16 --rounds 3; done
 done
