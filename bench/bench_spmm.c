@@ -11,7 +11,7 @@
  * in rounds of about 50 ms so that noise from other jobs falls on both; the time is each
  * side's median round, per product. --layers L keeps L different weights (each side) and
  * cycles through them, as a model's forward does, so that the weights come from memory and not
- * from the caches when L m n floats exceed them. Used by bench/spmm.sh. */
+ * from the caches when L m n floats exceed them. Used by bench/sparse_infer.sh. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -46,7 +46,7 @@ size_t spmm_scratch_floats(int N, int m, int n);
 void spmm_forward(float *out, const float *inp, const pst_csr *W, const float *bias, int N, float *scratch);
 
 /* Whether a layer of this density (kept / total) runs faster on spmm_forward than on the dense
- * product for products of N rows: the crossovers measured by bench/spmm.sh (bench/RESULTS.md). */
+ * product for products of N rows: the crossovers measured by bench/bench_spmm (bench/sparse_infer.sh, bench/RESULTS.md). */
 int pst_sparse_pays(double density, int N);
 
 #endif

@@ -3,7 +3,7 @@
  * (pst_linear.W_inf) for decoding or left on the training path for evaluation.
  *
  * Decision per layer (eval.sparse): auto = the kept share (mask ones / m n, this rank's shard)
- * is below the crossover that bench/spmm.sh measured for products of `rows` tokens
+ * is below the crossover bench/bench_spmm measured for products of `rows` tokens
  * (pst_sparse_pays); on = every masked layer; off = none. Methods without a mask (dense,
  * lora) never go sparse. Sparse layers hold no dense copy of M ⊙ W'. Inference-only models
  * loaded from a sparse file (export.h) keep their CSR through every fold (w_sp_fixed). */
